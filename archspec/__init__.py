@@ -1,0 +1,64 @@
+"""archspec: declarative CNN architectures. One resolved IR; graph, diagram and module from it.
+
+    >>> import archspec
+    >>> graph = archspec.resolve("specs/resnet50.yaml")   # no torch needed
+    >>> graph.params, graph.macs
+    (25557032, 4089184256)
+    >>> model = archspec.build("specs/resnet50.yaml")     # torch.nn.Module
+"""
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from .errors import InternalError, Location, Problem, SpecError
+from .ir import ArchGraph, Group, Node
+from .spec import Spec, load
+
+if TYPE_CHECKING:
+    import networkx
+    from torch import nn
+
+__all__ = ["ArchGraph", "Group", "InternalError", "Location", "Node", "Problem", "Spec",
+           "SpecError", "build", "load", "resolve", "to_module", "to_networkx"]
+
+SpecLike = "str | os.PathLike | Spec | ArchGraph"
+
+
+def _overrides(kwargs: dict[str, Any]) -> list[str]:
+    """build(spec, head__num_classes=10) -> ['head.num_classes=10'] (`__` separates levels)."""
+    import json
+    return [f"{key.replace('__', '.')}={json.dumps(value)}" for key, value in kwargs.items()]
+
+
+def resolve(spec: "str | os.PathLike | Spec | ArchGraph", overrides: list[str] | tuple = (),
+            **kwargs: Any) -> ArchGraph:
+    """Load (if given a path) and resolve a spec into the IR. Never imports torch."""
+    from .resolver import resolve as _resolve
+    if isinstance(spec, ArchGraph):
+        if overrides or kwargs:
+            raise TypeError("overrides need a spec, not a resolved graph")
+        return spec
+    if not isinstance(spec, Spec) or overrides or kwargs:
+        if isinstance(spec, Spec):
+            raise TypeError("pass a path to apply overrides")
+        spec = load(spec, list(overrides) + _overrides(kwargs))
+    return _resolve(spec)
+
+
+def build(spec: "str | os.PathLike | Spec | ArchGraph", overrides: list[str] | tuple = (),
+          **kwargs: Any) -> "nn.Module":
+    """Build the torch module of a spec. Keyword overrides use `__` between levels:
+    `build("specs/resnet50.yaml", head__num_classes=10)`."""
+    from .lower.torch import to_module as _to_module
+    return _to_module(resolve(spec, overrides, **kwargs))
+
+
+def to_module(graph: ArchGraph) -> "nn.Module":
+    from .lower.torch import to_module as _to_module
+    return _to_module(graph)
+
+
+def to_networkx(spec: "str | os.PathLike | Spec | ArchGraph") -> "networkx.DiGraph":
+    from .lower.networkx import to_networkx as _to_networkx
+    return _to_networkx(resolve(spec))

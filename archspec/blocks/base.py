@@ -1,0 +1,113 @@
+"""What every spec model shares, the block registry, and the context a block is planned in."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..errors import Problem
+
+if TYPE_CHECKING:
+    from ..primitives import Builder, Tensor
+
+
+class Model(BaseModel):
+    """Spec models: unknown keys are errors, values are immutable once validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+Activation = Literal["relu", "relu6", "gelu", "silu", "sigmoid", "hard_swish", "none"]
+ACTIVATIONS: tuple[str, ...] = Activation.__args__  # type: ignore[attr-defined]
+
+_DEFAULT_EPS = {"batch_norm": 1e-5, "layer_norm": 1e-6, "none": 0.0}
+
+
+class NormSpec(Model):
+    """A normalization layer. Written as a name (`batch_norm`) or a mapping with settings."""
+
+    type: Literal["batch_norm", "layer_norm", "none"]
+    """`batch_norm`, `layer_norm` (over the channels at each position, as ConvNeXt), or `none`."""
+    eps: float | None = Field(default=None, gt=0)
+    """Added to the variance. Default: 1e-5 for batch norm, 1e-6 for layer norm (the papers')."""
+    momentum: float | None = Field(default=None, gt=0, le=1)
+    """Batch norm running-statistics momentum (PyTorch convention). Default 0.1."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        return {"type": value} if isinstance(value, str) else value
+
+    @property
+    def resolved_eps(self) -> float:
+        return self.eps if self.eps is not None else _DEFAULT_EPS[self.type]
+
+
+class BlockSpecBase(Model):
+    """Settings every block family accepts."""
+
+    type: str
+    norm: NormSpec | None = None
+    """Norm inside the block. Default: the network's `norm`."""
+    activation: Activation | None = None
+    """Activation inside the block. Default: the network's `activation`."""
+
+    #: Human name of the family, for summaries and diagrams.
+    family: ClassVar[str] = ""
+
+    def plan(self, ctx: "BlockContext") -> "Tensor":
+        """Record this block's layers with `ctx.builder` and return its output tensor."""
+        raise NotImplementedError
+
+    def check(self, ctx: "BlockContext") -> list[Problem]:
+        """Problems this block would have with these channels and stride (none by default)."""
+        return []
+
+
+#: type tag -> spec class. Filled by `register_block`, read by `spec.py` to build the union.
+BLOCKS: dict[str, type[BlockSpecBase]] = {}
+
+
+def register_block(cls: type[BlockSpecBase]) -> type[BlockSpecBase]:
+    """Class decorator: make a block family available under its `type` tag."""
+    tag = cls.model_fields["type"].default
+    if tag in BLOCKS:
+        raise RuntimeError(f"block type '{tag}' registered twice")
+    BLOCKS[tag] = cls
+    return cls
+
+
+@dataclass(frozen=True)
+class BlockContext:
+    """Everything a block needs to plan itself, resolved from the network and stage settings."""
+
+    builder: "Builder"
+    x: "Tensor"
+    out_channels: int
+    stride: int
+    norm: NormSpec
+    activation: str
+    zero_init_residual: bool
+    drop_path_rate: float
+    path: tuple  # YAML path of the block settings, for messages
+    stage: int
+    index: int
+
+    @property
+    def conv_bias(self) -> bool:
+        """Convs feeding a norm need no bias; without norms they get one."""
+        return self.norm.type == "none"
+
+    def norm_layer(self, name: str, x: "Tensor", zero_init: bool = False) -> "Tensor":
+        """The block's norm (or nothing when it is `none`)."""
+        if self.norm.type == "none":
+            return x
+        return self.builder.norm(name, x, self.norm.type, self.norm.resolved_eps,
+                                 zero_init=zero_init and self.zero_init_residual,
+                                 momentum=self.norm.momentum)
+
+    def act_layer(self, name: str, x: "Tensor") -> "Tensor":
+        if self.activation == "none":
+            return x
+        return self.builder.act(name, x, self.activation)

@@ -1,0 +1,108 @@
+"""ResNet blocks (He et al. 2015), with ResNeXt groups (Xie et al. 2017) and the Bag of Tricks
+stride placement (He et al. 2019).
+
+basic:      3x3 (stride) -> norm -> act -> 3x3 -> norm, + shortcut, act.
+bottleneck: 1x1 -> norm -> act -> 3x3 (stride, groups) -> norm -> act -> 1x1 -> norm, + shortcut, act.
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Literal
+
+from pydantic import Field
+
+from ..errors import Problem, format_path
+from ..primitives import Tensor
+from .base import BlockContext, BlockSpecBase, register_block
+from .downsample import Shortcut, plan_shortcut
+
+
+class _ResidualSpec(BlockSpecBase):
+    shortcut: Shortcut = "projection"
+    """How the shortcut changes shape when a block does: `projection` (strided 1x1 conv + norm)
+    or `avg_pool_projection` (2x2 average pool, then 1x1 conv + norm: ResNet-D)."""
+
+
+def _finish(ctx: BlockContext, y: Tensor, x: Tensor, kind: Shortcut, last_act: str) -> Tensor:
+    b = ctx.builder
+    if ctx.drop_path_rate > 0:
+        y = b.drop_path("drop_path", y, ctx.drop_path_rate)
+    shortcut = plan_shortcut(ctx, x, kind)
+    y = b.add("add", y, shortcut)
+    return ctx.act_layer(last_act, y)
+
+
+@register_block
+class BasicSpec(_ResidualSpec):
+    """ResNet basic block (ResNet-18/34): two 3x3 convs at the stage width."""
+
+    type: Literal["basic"] = "basic"
+    family = "ResNet basic"
+
+    def plan(self, ctx: BlockContext) -> Tensor:
+        b, x, out = ctx.builder, ctx.x, ctx.out_channels
+        y = b.conv("conv1", x, out, 3, stride=ctx.stride, bias=ctx.conv_bias)
+        y = ctx.act_layer("act1", ctx.norm_layer("norm1", y))
+        y = b.conv("conv2", y, out, 3, bias=ctx.conv_bias)
+        y = ctx.norm_layer("norm2", y, zero_init=True)
+        return _finish(ctx, y, x, self.shortcut, "act2")
+
+
+@register_block
+class BottleneckSpec(_ResidualSpec):
+    """ResNet bottleneck; grouped (ResNeXt) through `groups` and `width_per_group`."""
+
+    type: Literal["bottleneck"] = "bottleneck"
+    family = "ResNet bottleneck"
+
+    bottleneck_ratio: float = Field(default=0.25, gt=0)
+    """planes = out_channels x bottleneck_ratio (0.25 in ResNet: stage outputs 256..2048)."""
+    groups: int | Literal["depthwise"] = Field(default=1)
+    """Groups of the 3x3 conv (ResNeXt cardinality), or `depthwise` (one group per channel)."""
+    width_per_group: int | None = Field(default=64, gt=0)
+    """ResNeXt's d: the 3x3 width is floor(planes x width_per_group / 64) x groups, so 64 with
+    groups 1 is plain ResNet and 128 is Wide ResNet-2. `null`: the 3x3 width is planes itself."""
+    stride_on: Literal["1x1", "3x3"] = "3x3"
+    """Which conv downsamples: `3x3` (ResNet-B, torchvision's v1.5) or `1x1` (original v1)."""
+
+    def mid_channels(self, out_channels: int) -> tuple[int, Fraction]:
+        """The 3x3 width and the exact value before rounding down."""
+        planes = Fraction(out_channels) * Fraction(self.bottleneck_ratio).limit_denominator(10**6)
+        if self.groups == "depthwise" or self.width_per_group is None:
+            return int(planes), planes
+        exact = planes * self.width_per_group / 64
+        return int(exact) * self.groups, exact * self.groups
+
+    def check(self, ctx: BlockContext) -> list[Problem]:
+        mid, exact = self.mid_channels(ctx.out_channels)
+        path = format_path(ctx.path)
+        if mid < 1:
+            return [Problem(None, f"{path}.bottleneck_ratio",
+                            f"expected a 3x3 width of at least 1, got {float(exact):g} "
+                            f"(out_channels {ctx.out_channels} x bottleneck_ratio "
+                            f"{self.bottleneck_ratio})", "raise bottleneck_ratio or the width")]
+        if isinstance(self.groups, int) and mid % self.groups:
+            return [Problem(None, f"{path}.groups",
+                            f"expected a divisor of the 3x3 width ({mid}), got {self.groups}",
+                            f"groups: {_nearest_divisor(mid, self.groups)}, or change "
+                            f"width_per_group")]
+        return []
+
+    def plan(self, ctx: BlockContext) -> Tensor:
+        b, x, out = ctx.builder, ctx.x, ctx.out_channels
+        mid, exact = self.mid_channels(out)
+        if mid != exact:
+            ctx.builder.note(f"3x3 width {float(exact):g} rounded down to {mid}")
+        groups = mid if self.groups == "depthwise" else self.groups
+        stride1, stride2 = (ctx.stride, 1) if self.stride_on == "1x1" else (1, ctx.stride)
+        y = b.conv("conv1", x, mid, 1, stride=stride1, bias=ctx.conv_bias)
+        y = ctx.act_layer("act1", ctx.norm_layer("norm1", y))
+        y = b.conv("conv2", y, mid, 3, stride=stride2, groups=groups, bias=ctx.conv_bias)
+        y = ctx.act_layer("act2", ctx.norm_layer("norm2", y))
+        y = b.conv("conv3", y, out, 1, bias=ctx.conv_bias)
+        y = ctx.norm_layer("norm3", y, zero_init=True)
+        return _finish(ctx, y, x, self.shortcut, "act3")
+
+
+def _nearest_divisor(n: int, near: int) -> int:
+    return min((d for d in range(1, n + 1) if n % d == 0), key=lambda d: (abs(d - near), d))

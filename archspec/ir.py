@@ -1,0 +1,176 @@
+"""The resolved IR: every layer explicit, every number computed once, in `resolve`.
+
+`Node` is a tensor operation (a layer or a functional op such as `add`); its id is the torch module
+path of the layer that performs it. `Group` is a module that contains others (stem, stage, block,
+squeeze-and-excitation, ...). Nodes are stored in topological order; `Node.inputs` are the edges.
+"""
+from __future__ import annotations
+
+import keyword
+import math
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Iterator, Mapping
+
+from .errors import InternalError
+
+Shape = tuple[int, ...]  # (C, H, W) for feature maps, (C,) after global pooling
+
+#: Node kinds that are functional ops in `forward`, not modules.
+FUNCTIONAL_KINDS = frozenset({"input", "add", "mul"})
+
+EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    id: str
+    kind: str
+    inputs: tuple[str, ...]
+    in_shape: Shape
+    out_shape: Shape
+    kernel_size: int | None = None
+    stride: int | None = None
+    padding: int | None = None
+    groups: int | None = None
+    dilation: int | None = None
+    bias: bool | None = None
+    param_shapes: tuple[tuple[str, Shape], ...] = ()
+    macs: int = 0
+    attrs: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    source: str | None = None
+
+    @property
+    def in_channels(self) -> int:
+        return self.in_shape[0]
+
+    @property
+    def out_channels(self) -> int:
+        return self.out_shape[0]
+
+    @property
+    def params(self) -> int:
+        return sum(math.prod(shape) for _, shape in self.param_shapes)
+
+    @property
+    def is_module(self) -> bool:
+        return self.kind not in FUNCTIONAL_KINDS
+
+    @property
+    def name(self) -> str:
+        return self.id.rpartition(".")[2]
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """A module holding other modules, with its totals. `kind` picks the torch container."""
+
+    id: str
+    kind: str
+    children: tuple[str, ...]
+    in_shape: Shape
+    out_shape: Shape
+    params: int
+    macs: int
+    attrs: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class ArchGraph:
+    """The resolved network. Immutable; every lowering reads it and computes nothing."""
+
+    name: str
+    description: str
+    input_shape: Shape
+    nodes: tuple[Node, ...]
+    groups: Mapping[str, Group]
+    notes: tuple[str, ...] = ()
+    attrs: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    _by_id: Mapping[str, Node] = field(default_factory=lambda: EMPTY, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_id", MappingProxyType({n.id: n for n in self.nodes}))
+
+    # ---- totals -------------------------------------------------------------------------
+    @property
+    def params(self) -> int:
+        return sum(n.params for n in self.nodes)
+
+    @property
+    def macs(self) -> int:
+        return sum(n.macs for n in self.nodes)
+
+    @property
+    def flops(self) -> int:
+        """2 x MACs of conv and linear layers: FlopCounterMode's convention (see docs/spec.md)."""
+        return 2 * self.macs
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.nodes[-1].out_shape
+
+    # ---- navigation ---------------------------------------------------------------------
+    def node(self, node_id: str) -> Node:
+        return self._by_id[node_id]
+
+    def __contains__(self, node_id: str) -> bool:
+        return node_id in self._by_id or node_id in self.groups
+
+    def under(self, prefix: str) -> Iterator[Node]:
+        """Nodes inside the module `prefix` (in topological order)."""
+        dotted = prefix + "."
+        return (n for n in self.nodes if n.id.startswith(dotted))
+
+    @property
+    def sections(self) -> list[Group]:
+        """stem, each stage, head: the rows of a summary."""
+        root = self.groups[""]
+        out = []
+        for child in root.children:
+            group = self.groups[child]
+            if group.kind == "stages":
+                out.extend(self.groups[f"{child}.{c}"] for c in group.children)
+            else:
+                out.append(group)
+        return out
+
+    @property
+    def stages(self) -> list[Group]:
+        return [g for g in self.sections if g.kind == "stage"]
+
+    @property
+    def blocks(self) -> list[Group]:
+        return [g for g in self.groups.values() if g.attrs.get("block")]
+
+    # ---- checks -------------------------------------------------------------------------
+    def lint(self) -> None:
+        """Raise InternalError unless the graph is a well-formed DAG whose shapes agree."""
+        seen: dict[str, Node] = {}
+        for node in self.nodes:
+            if node.id in seen or node.id in self.groups:
+                raise InternalError(f"duplicate id '{node.id}'")
+            if not all(p.isidentifier() and not keyword.iskeyword(p) or p.isdigit()
+                       for p in node.id.split(".")):
+                raise InternalError(f"'{node.id}' is not a valid module path")
+            for src in node.inputs:
+                if src not in seen:
+                    raise InternalError(
+                        f"node '{node.id}' reads '{src}', which is not defined before it "
+                        f"(cycle or dangling edge); inputs: {node.inputs}")
+                shape = seen[src].out_shape
+                expected = node.in_shape
+                if node.kind == "mul":  # broadcasting gate: (C,1,1) x (C,H,W)
+                    ok = len(shape) == len(expected) and shape[0] == expected[0]
+                else:
+                    ok = shape == expected
+                if not ok:
+                    raise InternalError(
+                        f"shape mismatch on edge {src} -> {node.id}: produced {shape}, "
+                        f"expected {expected}; neighbours: inputs={node.inputs}")
+            seen[node.id] = node
+        for group in self.groups.values():
+            for child in group.children:
+                full = f"{group.id}.{child}" if group.id else child
+                if full not in seen and full not in self.groups:
+                    raise InternalError(f"group '{group.id}' lists unknown child '{child}'")

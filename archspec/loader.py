@@ -1,0 +1,245 @@
+"""YAML -> plain data plus a source map (YAML path -> file:line:col), with `base:` and `--set`.
+
+YAML is read with PyYAML's safe loader (no object construction). Each value remembers where it was
+written, so an error found anywhere later (pydantic, resolve) points at the user's own line.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from .errors import Location, Path, Problem, SpecError, format_path
+
+
+@dataclass
+class SourceMap:
+    """Where each YAML path was written: the key's location and the value's location."""
+
+    keys: dict[Path, Location] = field(default_factory=dict)
+    values: dict[Path, Location] = field(default_factory=dict)
+
+    def value(self, path: Path) -> Location | None:
+        """Location of the value at `path`, or of its nearest written ancestor."""
+        path = tuple(path)
+        while True:
+            if path in self.values:
+                return self.values[path]
+            if not path:
+                return None
+            path = path[:-1]
+
+    def key(self, path: Path) -> Location | None:
+        path = tuple(path)
+        return self.keys.get(path) or self.value(path)
+
+    def drop_below(self, prefix: Path) -> None:
+        n = len(prefix)
+        for table in (self.keys, self.values):
+            for p in [p for p in table if p[:n] == prefix and len(p) > n]:
+                del table[p]
+
+    def update(self, other: "SourceMap") -> None:
+        self.keys.update(other.keys)
+        self.values.update(other.values)
+
+
+def _loc(mark: yaml.Mark, file: str) -> Location:
+    return Location(file, mark.line + 1, mark.column + 1)
+
+
+class _Reader:
+    """Turns a composed YAML node tree into data and a SourceMap, reporting duplicate keys."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self.sources = SourceMap()
+        self.problems: list[Problem] = []
+        self._constructor = yaml.SafeLoader("")
+
+    def read(self, node: yaml.Node, path: Path) -> Any:
+        self.sources.values[path] = _loc(node.start_mark, self.file)
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = self._constructor.construct_object(key_node, deep=True)
+                if not isinstance(key, (str, int)) or isinstance(key, bool):
+                    self.problems.append(Problem(
+                        _loc(key_node.start_mark, self.file), format_path(path),
+                        f"expected a name as key, got {key!r}"))
+                    continue
+                if key in out:
+                    self.problems.append(Problem(
+                        _loc(key_node.start_mark, self.file), format_path(path + (key,)),
+                        f"duplicate key '{key}' (first written at line "
+                        f"{self.sources.keys[path + (key,)].line})",
+                        "remove one of the two; YAML keeps only the last, silently"))
+                    continue
+                self.sources.keys[path + (key,)] = _loc(key_node.start_mark, self.file)
+                out[key] = self.read(value_node, path + (key,))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.read(item, path + (i,)) for i, item in enumerate(node.value)]
+        return self._constructor.construct_object(node, deep=True)
+
+
+def read_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
+    """Parse one YAML document safely, keeping the location of every key and value."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        what = " ".join(s for s in (exc.context, exc.problem) if s)
+        raise SpecError([Problem(_loc(mark, file) if mark else Location(file), "<yaml>",
+                                 f"invalid YAML: {what}",
+                                 "check indentation, colons and quotes around this point")])
+    except yaml.YAMLError as exc:
+        raise SpecError([Problem(Location(file), "<yaml>", f"invalid YAML: {exc}")])
+    if node is None:
+        return {}, SourceMap()
+    reader = _Reader(file)
+    data = reader.read(node, ())
+    if reader.problems:
+        raise SpecError(reader.problems)
+    return data, reader.sources
+
+
+def deep_merge(base: Any, over: Any, base_src: SourceMap, over_src: SourceMap,
+               path: Path = ()) -> Any:
+    """Mappings merge key by key; lists and scalars replace, and so does a mapping whose `type`
+    differs from the inherited one (a patchify stem keeps nothing of a classic one). Source maps
+    follow the data."""
+    if isinstance(base, dict) and isinstance(over, dict) \
+            and over.get("type", base.get("type")) == base.get("type"):
+        out = dict(base)
+        for key, value in over.items():
+            if key in out:
+                out[key] = deep_merge(out[key], value, base_src, over_src, path + (key,))
+            else:
+                out[key] = value
+                _copy_sources(over_src, base_src, path + (key,))
+        if path in over_src.values:
+            base_src.values.setdefault(path, over_src.values[path])
+        return out
+    base_src.drop_below(path)
+    _copy_sources(over_src, base_src, path)
+    return copy.deepcopy(over)
+
+
+def _copy_sources(src: SourceMap, dst: SourceMap, prefix: Path) -> None:
+    n = len(prefix)
+    for table_name in ("keys", "values"):
+        s, d = getattr(src, table_name), getattr(dst, table_name)
+        for p, loc in s.items():
+            if p[:n] == prefix:
+                d[p] = loc
+
+
+def display_path(path: str) -> str:
+    """Paths in messages: relative to the working directory when that is shorter."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return rel if len(rel) < len(path) else path
+
+
+def load_file(path: str | os.PathLike, _chain: tuple[str, ...] = ()) -> tuple[dict, SourceMap]:
+    """Load a spec file and everything it inherits through `base:`."""
+    real = os.path.realpath(path)
+    shown = display_path(str(path))
+    if real in _chain:
+        cycle = " -> ".join(display_path(p) for p in _chain + (real,))
+        raise SpecError([Problem(Location(shown), "base",
+                                 f"inheritance cycle: {cycle}",
+                                 "remove `base:` from one of these files")])
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        raise SpecError([Problem(Location(shown), "<file>", "spec file not found",
+                                 "check the path; `base:` paths are relative to the file")])
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise SpecError([Problem(Location(shown), "<file>", f"cannot read spec: {exc}")])
+    data, sources = read_yaml(text, shown)
+    if not isinstance(data, dict):
+        raise SpecError([Problem(sources.value(()) or Location(shown), "<spec>",
+                                 f"expected a mapping of settings, got {type(data).__name__}",
+                                 "a spec starts with keys such as `name:`, `stem:`, `stages:`")])
+    base = data.pop("base", None)
+    if base is None:
+        return data, sources
+    base_loc = sources.value(("base",))
+    if not isinstance(base, str):
+        raise SpecError([Problem(base_loc, "base", f"expected a file path, got {base!r}",
+                                 "base: resnet50.yaml (relative to this file)")])
+    base_path = os.path.join(os.path.dirname(os.path.abspath(path)), base)
+    if not os.path.exists(base_path):
+        raise SpecError([Problem(base_loc, "base", f"base file '{base}' not found "
+                                 f"(looked for {display_path(base_path)})",
+                                 "the path is relative to the file that names it")])
+    base_data, base_sources = load_file(base_path, _chain + (real,))
+    sources.keys.pop(("base",), None)
+    sources.values.pop(("base",), None)
+    merged = deep_merge(base_data, data, base_sources, sources)
+    return merged, base_sources
+
+
+def parse_override(text: str) -> tuple[Path, Any]:
+    """'stages.depths=[3,3,9,3]' -> (('stages', 'depths'), [3, 3, 9, 3])."""
+    where = Location(f"--set {text}")
+    if "=" not in text:
+        raise SpecError([Problem(where, "<override>", "expected PATH=VALUE",
+                                 "for example --set block.groups=32")])
+    key, _, raw = text.partition("=")
+    parts = [p for p in key.strip().split(".")]
+    if not all(parts):
+        raise SpecError([Problem(where, "<override>", f"expected a dotted path, got '{key}'",
+                                 "for example --set stages.depths=[3,3,9,3]")])
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise SpecError([Problem(where, key, f"value is not valid YAML: {exc}",
+                                 "quote lists and mappings: --set 'stages.depths=[3,3,9,3]'")])
+    path = tuple(int(p) if p.isdigit() else p for p in parts)
+    return path, value
+
+
+def apply_overrides(data: dict, sources: SourceMap, overrides: list[str]) -> dict:
+    """Apply `--set PATH=VALUE` overrides; each value's source is the override itself."""
+    data = copy.deepcopy(data)
+    for text in overrides:
+        path, value = parse_override(text)
+        where = Location(f"--set {text}")
+        node: Any = data
+        for i, elem in enumerate(path[:-1]):
+            if isinstance(node, list):
+                if not isinstance(elem, int) or not 0 <= elem < len(node):
+                    raise SpecError([Problem(where, format_path(path[: i + 1]),
+                                             f"no list entry {elem} (the list has {len(node)})")])
+                node = node[elem]
+                continue
+            if not isinstance(node, dict):
+                raise SpecError([Problem(where, format_path(path[:i]),
+                                         f"cannot set '{elem}' inside a {type(node).__name__}")])
+            if elem not in node or node[elem] is None:
+                node[elem] = {}
+            node = node[elem]
+        last = path[-1]
+        if isinstance(node, list):
+            if not isinstance(last, int) or not 0 <= last < len(node):
+                raise SpecError([Problem(where, format_path(path),
+                                         f"no list entry {last} (the list has {len(node)})")])
+            node[last] = value
+        elif isinstance(node, dict):
+            node[last] = value
+        else:
+            raise SpecError([Problem(where, format_path(path[:-1]),
+                                     f"cannot set '{last}' inside a {type(node).__name__}")])
+        sources.drop_below(path)
+        sources.keys[path] = where
+        sources.values[path] = where
+    return data

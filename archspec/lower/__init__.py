@@ -1,0 +1,1 @@
+"""Lowerings of the IR: networkx graph, graphviz diagram, torch module. Pure functions of the IR."""

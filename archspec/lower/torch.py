@@ -1,0 +1,218 @@
+"""IR -> torch.nn.Module. The module tree is the IR's group tree, so module paths are IR ids.
+
+Containers are plain PyTorch: `nn.Sequential` for chains, `ResidualBlock` for `branch(x) +
+shortcut(x)`, `Network` on top. Each forward is ordinary Python over the child modules: nothing
+reads the graph at run time, and `torch.compile(fullgraph=True)` sees straight-line code.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..ir import ArchGraph, Group, Node
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of an NCHW tensor, at each position (ConvNeXt's channels_first)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class GlobalPool(nn.Module):
+    """Average or max over all positions; flattens to (N, C) unless told not to."""
+
+    def __init__(self, pool: str = "avg", flatten: bool = True):
+        super().__init__()
+        self.pool, self.flatten = pool, flatten
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pool == "avg":
+            x = x.mean((2, 3), keepdim=not self.flatten)
+        else:
+            x = x.amax((2, 3), keepdim=not self.flatten)
+        return x
+
+    def extra_repr(self) -> str:
+        return f"pool={self.pool}, flatten={self.flatten}"
+
+
+class DropPath(nn.Module):
+    """Stochastic depth (Huang et al. 2016): in training, zero whole samples with probability
+    `rate` and scale the survivors by 1 / (1 - rate); the identity in eval mode."""
+
+    def __init__(self, rate: float):
+        super().__init__()
+        self.rate = rate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.rate == 0.0:
+            return x
+        keep = 1.0 - self.rate
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+        return x * mask.div_(keep)
+
+    def extra_repr(self) -> str:
+        return f"rate={self.rate:g}"
+
+
+class ResidualBlock(nn.Module):
+    """out = post(branch(x) + shortcut(x)); the IR names which children play which part."""
+
+    def __init__(self, group: Group, graph: ArchGraph):
+        super().__init__()
+        _add_children(self, group, graph)
+        self._branch: tuple[str, ...] = group.attrs["branch"]
+        self._post: tuple[str, ...] = group.attrs["post"]
+        if group.attrs["shortcut"] is None:
+            self.downsample = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.downsample is None else self.downsample(x)
+        out = x
+        for name in self._branch:
+            out = getattr(self, name)(out)
+        out = out + shortcut if out is x else out.add_(shortcut)
+        for name in self._post:
+            out = getattr(self, name)(out)
+        return out
+
+
+class Network(nn.Module):
+    """stem -> stages -> head, with the usual entry points of a classification backbone."""
+
+    def __init__(self, group: Group, graph: ArchGraph):
+        super().__init__()
+        _add_children(self, group, graph)
+        self.spec_name = graph.name
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages(self.stem(x))
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.stages(self.stem(x)))
+
+
+def _sequential(group: Group, graph: ArchGraph) -> nn.Module:
+    seq = nn.Sequential()
+    _add_children(seq, group, graph)
+    return seq
+
+
+_CONTAINERS: dict[str, Callable[[Group, ArchGraph], nn.Module]] = {
+    "network": Network,
+    "sequential": _sequential,
+    "stages": _sequential,
+    "stage": _sequential,
+    "residual": ResidualBlock,
+}
+
+_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": lambda: nn.ReLU(inplace=True),
+    "relu6": lambda: nn.ReLU6(inplace=True),
+    "gelu": nn.GELU,
+    "silu": lambda: nn.SiLU(inplace=True),
+    "sigmoid": nn.Sigmoid,
+    "hard_swish": lambda: nn.Hardswish(inplace=True),
+}
+
+
+def _layer(node: Node) -> nn.Module:
+    """The torch module of one leaf node, exactly as the IR describes it."""
+    kind, a = node.kind, node.attrs
+    if kind == "conv2d":
+        return nn.Conv2d(node.in_channels, node.out_channels, node.kernel_size, node.stride,
+                         node.padding, node.dilation, node.groups, node.bias)
+    if kind == "linear":
+        return nn.Linear(node.in_channels, node.out_channels, node.bias)
+    if kind == "batch_norm":
+        return nn.BatchNorm2d(node.out_channels, a["eps"], a.get("momentum", 0.1))
+    if kind == "layer_norm":
+        cls = LayerNorm2d if len(node.in_shape) == 3 else nn.LayerNorm
+        return cls(node.out_channels, a["eps"])
+    if kind in _ACTIVATIONS:
+        return _ACTIVATIONS[kind]()
+    if kind == "max_pool":
+        return nn.MaxPool2d(node.kernel_size, node.stride, node.padding)
+    if kind == "avg_pool":
+        return nn.AvgPool2d(node.kernel_size, node.stride, node.padding, a["ceil_mode"],
+                            a["count_include_pad"])
+    if kind == "global_pool":
+        return GlobalPool(a["pool"], a["flatten"])
+    if kind == "dropout":
+        return nn.Dropout(a["p"])
+    if kind == "drop_path":
+        return DropPath(a["rate"])
+    raise NotImplementedError(f"internal error: no torch layer for node kind '{kind}' ({node.id})")
+
+
+def _add_children(module: nn.Module, group: Group, graph: ArchGraph) -> None:
+    prefix = f"{group.id}." if group.id else ""
+    for child in group.children:
+        full = prefix + child
+        if full in graph.groups:
+            sub = graph.groups[full]
+            module.add_module(child, _CONTAINERS[sub.kind](sub, graph))
+        else:
+            node = graph.node(full)
+            if node.is_module:
+                module.add_module(child, _layer(node))
+
+
+def init_weights(model: nn.Module, graph: ArchGraph) -> None:
+    """He (fan-out) init for convs, unit/zero affine norms, zero-init of residual norms marked in
+    the IR; linear layers keep PyTorch's default (as torchvision's ResNet)."""
+    for node in graph.nodes:
+        if not node.is_module or not node.params:
+            continue
+        layer = model.get_submodule(node.id)
+        if node.kind == "conv2d":
+            nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+        elif node.kind in ("batch_norm", "layer_norm"):
+            nn.init.constant_(layer.weight, 0.0 if node.attrs.get("zero_init") else 1.0)
+            nn.init.zeros_(layer.bias)
+
+
+def to_module(graph: ArchGraph) -> Network:
+    """Build the torch module the IR describes, initialized."""
+    model = Network(graph.groups[""], graph)
+    init_weights(model, graph)
+    return model
+
+
+def check_forward(model: nn.Module, graph: ArchGraph) -> int:
+    """Count the module's parameters and run one forward pass at batch 1; raise InternalError
+    unless both, and every section's output shape, agree with the IR. Returns the count."""
+    from ..errors import InternalError
+    counted = sum(p.numel() for p in model.parameters())
+    if counted != graph.params:
+        raise InternalError(f"the module has {counted:,} parameters, the IR {graph.params:,}")
+    seen: dict[str, tuple[int, ...]] = {}
+    hooks = [model.get_submodule(s.id).register_forward_hook(
+        lambda _m, _i, out, name=s.id: seen.__setitem__(name, tuple(out.shape[1:])))
+        for s in graph.sections]
+    try:
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            out = model(torch.zeros((1,) + graph.input_shape))
+        model.train(was_training)
+    finally:
+        for h in hooks:
+            h.remove()
+    for s in graph.sections:
+        if seen.get(s.id) != s.out_shape:
+            raise InternalError(f"'{s.id}' produced {seen.get(s.id)}, the IR says {s.out_shape}")
+    if tuple(out.shape[1:]) != graph.output_shape:
+        raise InternalError(f"output {tuple(out.shape[1:])}, the IR says {graph.output_shape}")
+    return counted

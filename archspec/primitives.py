@@ -1,0 +1,202 @@
+"""Shape, parameter and MAC formulas for every layer kind, and the builder that records them.
+
+This is the only place where a layer's numbers are computed. Families describe their layers by
+calling `Builder` methods in forward order; each call appends one explicit IR node.
+
+Counting conventions (ARCHITECTURES.md): MACs are multiply-accumulates of conv and linear layers
+only, bias additions excluded, exactly what `torch.utils.flop_counter.FlopCounterMode` counts
+(it reports 2 x MACs). Norms, activations, pools and element-wise ops cost 0 MACs here.
+"""
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Iterator
+
+from .ir import EMPTY, ArchGraph, Group, Node, Shape
+
+
+@dataclass(frozen=True, slots=True)
+class Tensor:
+    """A value flowing between nodes: who produced it and its shape."""
+
+    producer: str
+    shape: Shape
+
+    @property
+    def channels(self) -> int:
+        return self.shape[0]
+
+
+def conv_out(size: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def pool_out(size: int, kernel: int, stride: int, padding: int, ceil_mode: bool) -> int:
+    """PyTorch's pooling output size, including its ceil-mode rule."""
+    span = size + 2 * padding - kernel
+    out = (-(-span // stride) if ceil_mode else span // stride) + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+@dataclass
+class _OpenGroup:
+    id: str
+    kind: str
+    in_shape: Shape
+    attrs: dict[str, Any]
+    source: str | None
+    children: list[str] = field(default_factory=list)
+    first_node: int = 0
+
+
+class Builder:
+    """Records nodes and groups in forward order; `finish()` returns the immutable ArchGraph."""
+
+    def __init__(self) -> None:
+        self.nodes: list[Node] = []
+        self.groups: dict[str, Group] = {}
+        self.notes: list[str] = []
+        self.source: str | None = None
+        self._stack: list[_OpenGroup] = []
+
+    # ---- structure ----------------------------------------------------------------------
+    def _full(self, name: str) -> str:
+        prefix = self._stack[-1].id if self._stack else ""
+        return f"{prefix}.{name}" if prefix else name
+
+    def _register(self, name: str) -> str:
+        if self._stack:
+            self._stack[-1].children.append(name)
+        return self._full(name)
+
+    @contextmanager
+    def group(self, local: str, kind: str, x: Tensor | None, **attrs: Any) -> Iterator[_OpenGroup]:
+        """A module containing the nodes created inside the `with` block."""
+        full = self._register(local) if local else ""
+        open_group = _OpenGroup(full, kind, x.shape if x else (), attrs, self.source,
+                                first_node=len(self.nodes))
+        self._stack.append(open_group)
+        try:
+            yield open_group
+        finally:
+            self._stack.pop()
+        inside = self.nodes[open_group.first_node:]
+        if open_group.kind == "residual":
+            _split_residual(open_group)
+        self.groups[full] = Group(
+            id=full, kind=open_group.kind, children=tuple(open_group.children),
+            in_shape=open_group.in_shape, out_shape=inside[-1].out_shape if inside else (),
+            params=sum(n.params for n in inside), macs=sum(n.macs for n in inside),
+            attrs=MappingProxyType(open_group.attrs), source=open_group.source)
+
+    def _add(self, name: str, kind: str, inputs: tuple[Tensor, ...], out_shape: Shape,
+             **fields: Any) -> Tensor:
+        node_id = self._register(name)
+        attrs = fields.pop("attrs", None)
+        self.nodes.append(Node(
+            id=node_id, kind=kind, inputs=tuple(t.producer for t in inputs),
+            in_shape=inputs[0].shape if inputs else out_shape, out_shape=out_shape,
+            attrs=MappingProxyType(attrs) if attrs else EMPTY, source=self.source, **fields))
+        return Tensor(node_id, out_shape)
+
+    def note(self, text: str) -> None:
+        """Tell the user about a value archspec adjusted (never adjust silently)."""
+        where = f"{self.source}: " if self.source else ""
+        self.notes.append(where + text)
+
+    def finish(self, name: str, description: str, input_shape: Shape,
+               attrs: dict[str, Any] | None = None) -> ArchGraph:
+        return ArchGraph(name=name, description=description, input_shape=input_shape,
+                         nodes=tuple(self.nodes), groups=MappingProxyType(dict(self.groups)),
+                         notes=tuple(self.notes), attrs=MappingProxyType(attrs or {}))
+
+    # ---- layers -------------------------------------------------------------------------
+    def input(self, shape: Shape) -> Tensor:
+        return self._add("input", "input", (), shape)
+
+    def conv(self, name: str, x: Tensor, out_channels: int, kernel_size: int, stride: int = 1,
+             groups: int = 1, bias: bool = False, padding: int | None = None,
+             dilation: int = 1) -> Tensor:
+        c, h, w = x.shape
+        if padding is None:
+            padding = (kernel_size - 1) // 2 * dilation
+        oh = conv_out(h, kernel_size, stride, padding, dilation)
+        ow = conv_out(w, kernel_size, stride, padding, dilation)
+        weight = (out_channels, c // groups, kernel_size, kernel_size)
+        shapes = (("weight", weight),) + ((("bias", (out_channels,)),) if bias else ())
+        macs = oh * ow * math.prod(weight)
+        return self._add(name, "conv2d", (x,), (out_channels, oh, ow), kernel_size=kernel_size,
+                         stride=stride, padding=padding, groups=groups, dilation=dilation,
+                         bias=bias, param_shapes=shapes, macs=macs)
+
+    def linear(self, name: str, x: Tensor, out_features: int, bias: bool = True) -> Tensor:
+        """A linear layer over the channels, applied at every position."""
+        positions = math.prod(x.shape[1:]) if len(x.shape) > 1 else 1
+        shapes = (("weight", (out_features, x.shape[0])),)
+        if bias:
+            shapes += (("bias", (out_features,)),)
+        return self._add(name, "linear", (x,), (out_features,) + x.shape[1:], bias=bias,
+                         param_shapes=shapes, macs=positions * out_features * x.shape[0])
+
+    def norm(self, name: str, x: Tensor, kind: str, eps: float, zero_init: bool = False,
+             momentum: float | None = None) -> Tensor:
+        """Batch norm, or layer norm over the channels at each position (channels first)."""
+        c = x.channels
+        attrs: dict[str, Any] = {"eps": eps}
+        if momentum is not None:
+            attrs["momentum"] = momentum
+        if zero_init:
+            attrs["zero_init"] = True
+        return self._add(name, kind, (x,), x.shape,
+                         param_shapes=(("weight", (c,)), ("bias", (c,))), attrs=attrs)
+
+    def act(self, name: str, x: Tensor, kind: str) -> Tensor:
+        return self._add(name, kind, (x,), x.shape)
+
+    def max_pool(self, name: str, x: Tensor, kernel_size: int, stride: int,
+                 padding: int = 0) -> Tensor:
+        c, h, w = x.shape
+        out = (c, pool_out(h, kernel_size, stride, padding, False),
+               pool_out(w, kernel_size, stride, padding, False))
+        return self._add(name, "max_pool", (x,), out, kernel_size=kernel_size, stride=stride,
+                         padding=padding)
+
+    def avg_pool(self, name: str, x: Tensor, kernel_size: int, stride: int, padding: int = 0,
+                 ceil_mode: bool = False, count_include_pad: bool = True) -> Tensor:
+        c, h, w = x.shape
+        out = (c, pool_out(h, kernel_size, stride, padding, ceil_mode),
+               pool_out(w, kernel_size, stride, padding, ceil_mode))
+        return self._add(name, "avg_pool", (x,), out, kernel_size=kernel_size, stride=stride,
+                         padding=padding, attrs={"ceil_mode": ceil_mode,
+                                                 "count_include_pad": count_include_pad})
+
+    def global_pool(self, name: str, x: Tensor, kind: str = "avg", flatten: bool = True) -> Tensor:
+        out = (x.channels,) if flatten else (x.channels, 1, 1)
+        return self._add(name, "global_pool", (x,), out, attrs={"pool": kind, "flatten": flatten})
+
+    def dropout(self, name: str, x: Tensor, p: float) -> Tensor:
+        return self._add(name, "dropout", (x,), x.shape, attrs={"p": p})
+
+    def drop_path(self, name: str, x: Tensor, rate: float) -> Tensor:
+        return self._add(name, "drop_path", (x,), x.shape, attrs={"rate": rate})
+
+    def add(self, name: str, *xs: Tensor) -> Tensor:
+        return self._add(name, "add", xs, xs[0].shape)
+
+    def mul(self, name: str, x: Tensor, gate: Tensor) -> Tensor:
+        return self._add(name, "mul", (x, gate), x.shape)
+
+
+def _split_residual(group: _OpenGroup) -> None:
+    """Residual blocks: children before `add` form the branch (but `downsample`, the shortcut);
+    children after it are applied to the sum."""
+    children = group.children
+    cut = children.index("add")
+    group.attrs["branch"] = tuple(c for c in children[:cut] if c != "downsample")
+    group.attrs["shortcut"] = "downsample" if "downsample" in children[:cut] else None
+    group.attrs["post"] = tuple(children[cut + 1:])

@@ -1,0 +1,141 @@
+"""Spec -> ArchGraph: the only place where widths, strides, shapes and costs are worked out.
+
+The stage loop is that of torchvision's `ResNet._make_layer`: a stage's first block takes the
+stage's stride (and a shortcut projection when the shape changes), the rest keep the shape.
+"""
+from __future__ import annotations
+
+from .blocks import BlockContext, BlockSpecBase
+from .blocks.stems import StemContext
+from .errors import InternalError, Path, Problem, SpecError, format_path
+from .ir import ArchGraph
+from .primitives import Builder, Tensor
+from .spec import Spec
+
+
+def resolve(spec: Spec) -> ArchGraph:
+    """Resolve a validated spec into the IR; raise SpecError for settings that cannot work."""
+    depths, strides = _stage_layout(spec)
+    blocks, block_paths = spec.stage_blocks(len(depths))
+    b = Builder()
+    problems: list[Problem] = []
+    h, w = spec.input.hw
+    x = b.input((spec.input.channels, h, w))
+    total_blocks = sum(depths)
+    with b.group("", "network", x, name=spec.name):
+        b.source = _where(spec, ("stem",))
+        with b.group("stem", "sequential", x, family=f"{spec.stem.type} stem"):
+            x = spec.stem.plan(StemContext(b, x, spec.stem.norm or spec.norm,
+                                           spec.stem.activation or spec.activation))
+        _check_spatial(spec, x, ("stem",), problems)
+        with b.group("stages", "stages", x):
+            done = 0
+            for i, (depth, width, stride, block, path) in enumerate(
+                    zip(depths, spec.stages.widths, strides, blocks, block_paths)):
+                b.source = _where(spec, path)
+                with b.group(str(i), "stage", x, family=block.family, type=block.type,
+                             depth=depth, width=width, stride=stride):
+                    with b.group("blocks", "sequential", x):
+                        for j in range(depth):
+                            rate = spec.drop_path_rate * done / max(total_blocks - 1, 1)
+                            ctx = BlockContext(
+                                builder=b, x=x, out_channels=width,
+                                stride=stride if j == 0 else 1,
+                                norm=block.norm or spec.norm,
+                                activation=block.activation or spec.activation,
+                                zero_init_residual=spec.zero_init_residual,
+                                drop_path_rate=rate, path=path, stage=i, index=j)
+                            found = block.check(ctx)
+                            if found:
+                                problems += [_locate(spec, p, path) for p in found]
+                                raise SpecError(problems)
+                            with b.group(str(j), "residual", x, block=block.type,
+                                         family=block.family, stage=i, index=j, stride=ctx.stride):
+                                x = block.plan(ctx)
+                            done += 1
+                _check_spatial(spec, x, ("stages", "strides"), problems, stage=i)
+        b.source = _where(spec, ("head",))
+        x = _plan_head(spec, b, x)
+    if problems:
+        raise SpecError(problems)
+    graph = b.finish(spec.name, spec.description, (spec.input.channels, h, w),
+                     attrs={"source": spec.path})
+    graph.lint()
+    return graph
+
+
+def _plan_head(spec: Spec, b: Builder, x: Tensor) -> Tensor:
+    head = spec.head
+    with b.group("head", "sequential", x, family="head"):
+        x = b.global_pool("pool", x, head.pool)
+        if head.norm.type != "none":
+            x = b.norm("norm", x, head.norm.type, head.norm.resolved_eps, momentum=head.norm.momentum)
+        if head.dropout > 0:
+            x = b.dropout("dropout", x, head.dropout)
+        if head.num_classes:
+            x = b.linear("fc", x, head.num_classes)
+    return x
+
+
+def _stage_layout(spec: Spec) -> tuple[list[int], list[int]]:
+    """Depths and strides of the stages, checked against the widths."""
+    st = spec.stages
+    problems: list[Problem] = []
+    n = len(st.widths)
+    loc = spec.location
+
+    def problem(path: Path, message: str, hint: str) -> None:
+        problems.append(Problem(loc(path), format_path(path), message, hint))
+
+    if st.depths is not None and (st.ratio is not None or st.unit is not None):
+        problem(("stages", "ratio" if st.ratio is not None else "unit"),
+                "expected either `depths` or `ratio` with `unit`, got both",
+                "remove `depths`, or remove `ratio` and `unit`")
+    depths = st.depths
+    if depths is None:
+        if st.ratio is None or st.unit is None:
+            missing = "unit" if st.ratio is not None else "ratio" if st.unit is not None \
+                else "depths"
+            problem(("stages",), f"required setting `{missing}` is missing",
+                    "give `depths: [3, 4, 6, 3]`, or `ratio: [1, 1, 3, 1]` with `unit: 3`")
+            depths = [1] * n
+        else:
+            depths = [r * st.unit for r in st.ratio]
+    what = "depths" if st.depths is not None else "ratio"
+    if len(depths) != n:
+        problem(("stages", what), f"expected {n} entries (one per width), got {len(depths)}",
+                f"`widths` has {n} entries; give both lists the same length")
+    strides = st.strides if st.strides is not None else [1] + [2] * (n - 1)
+    if len(strides) != n:
+        problem(("stages", "strides"), f"expected {n} entries (one per width), got {len(strides)}",
+                f"`widths` has {n} entries; give both lists the same length")
+    if problems:
+        raise SpecError(problems)
+    return list(depths), list(strides)
+
+
+def _check_spatial(spec: Spec, x: Tensor, path: Path, problems: list[Problem],
+                   stage: int | None = None) -> None:
+    if len(x.shape) == 3 and min(x.shape[1:]) < 1:
+        where = f"stage {stage}" if stage is not None else "the stem"
+        problems.append(Problem(spec.location(("input", "image_size")), "input.image_size",
+                                f"expected an image large enough to reach {where} with at least "
+                                f"1x1 pixels, got {spec.input.hw[0]}x{spec.input.hw[1]}",
+                                "use a larger image_size or fewer stride-2 stages"))
+        raise SpecError(problems)
+
+
+def _where(spec: Spec, path: Path) -> str | None:
+    location = spec.location(path)
+    return str(location) if location else None
+
+
+def _locate(spec: Spec, problem: Problem, block_path: Path) -> Problem:
+    """Attach the file position of the setting a block check complains about."""
+    parts = problem.path.replace("[", ".").replace("]", "").split(".")
+    path = tuple(int(p) if p.isdigit() else p for p in parts)
+    return Problem(spec.location(path) or spec.location(block_path), problem.path,
+                   problem.message, problem.hint)
+
+
+__all__ = ["resolve", "BlockSpecBase", "InternalError"]

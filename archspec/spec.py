@@ -1,0 +1,342 @@
+"""The spec language: what the user writes, validated (pydantic v2), with no arithmetic.
+
+Every model forbids unknown keys and documents each field (its docstring). `load()` reads a file
+(with `base:` inheritance and `--set` overrides) and turns every validation error into a located
+`Problem`: file:line:col, the YAML path, what was expected, what was found, a hint.
+"""
+from __future__ import annotations
+
+import os
+import types
+import typing
+from typing import Annotated, Any, Literal, Union
+
+import pydantic
+from pydantic import Field, PrivateAttr, TypeAdapter, field_validator, model_validator
+
+from .blocks import BLOCKS, STEMS
+from .blocks.base import Activation, BlockSpecBase, Model, NormSpec
+from .errors import Location, Path, Problem, SpecError, did_you_mean, format_path
+from .loader import SourceMap, apply_overrides, load_file
+
+BlockSpec = Annotated[Union[tuple(BLOCKS.values())], Field(discriminator="type")]  # type: ignore
+StemSpec = Annotated[Union[tuple(STEMS.values())], Field(discriminator="type")]  # type: ignore
+_block_adapter: TypeAdapter = TypeAdapter(BlockSpec)
+
+#: field name -> registry, for fields whose values are tagged by `type`.
+_TAGGED = {"block": ("block", BLOCKS), "stem": ("stem", STEMS)}
+
+
+class InputSpec(Model):
+    """The input images: used for every shape and MAC count."""
+
+    channels: int = Field(default=3, gt=0)
+    """Image channels (3 for RGB)."""
+    image_size: int | list[int] = 224
+    """Height and width: one number for square images, or [height, width]."""
+
+    @field_validator("image_size")
+    @classmethod
+    def _size(cls, value: int | list[int]) -> int | list[int]:
+        sizes = [value] if isinstance(value, int) else value
+        if len(sizes) not in (1, 2) or any(s < 1 for s in sizes):
+            raise ValueError("a positive size or [height, width]")
+        return value
+
+    @property
+    def hw(self) -> tuple[int, int]:
+        s = self.image_size
+        return (s, s) if isinstance(s, int) else (s[0], s[-1])
+
+
+class StagesSpec(Model):
+    """The stages: how many blocks each has, its width and its stride."""
+
+    depths: list[Annotated[int, Field(gt=0)]] | None = None
+    """Blocks per stage, e.g. [3, 4, 6, 3]. Or give `ratio` and `unit` instead."""
+    ratio: list[Annotated[int, Field(gt=0)]] | None = None
+    """Stage compute ratio, e.g. [1, 1, 3, 1] (or "1:1:3:1"); depths = ratio x unit."""
+    unit: int | None = Field(default=None, gt=0)
+    """Multiplier of `ratio`: ratio 1:1:3:1 with unit 3 gives depths 3, 3, 9, 3."""
+    widths: list[Annotated[int, Field(gt=0)]]
+    """Output channels of each stage, e.g. [256, 512, 1024, 2048]."""
+    strides: list[Annotated[int, Field(gt=0)]] | None = None
+    """Stride of each stage's first block. Default: 1 for the first stage, 2 for the others."""
+    overrides: dict[int, dict[str, Any]] = Field(default_factory=dict)
+    """Per-stage block settings, by stage index (from 0), laid over `block`; an override with
+    another `type` replaces the block of that stage."""
+
+    @field_validator("ratio", mode="before")
+    @classmethod
+    def _ratio_string(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return [int(part) for part in value.split(":")]
+            except ValueError:
+                raise ValueError("a list such as [1, 1, 3, 1] or a string such as '1:1:3:1'")
+        return value
+
+
+class HeadSpec(Model):
+    """The classifier: global pooling -> optional norm -> dropout -> linear."""
+
+    pool: Literal["avg", "max"] = "avg"
+    """Global pooling over the spatial positions."""
+    norm: NormSpec = NormSpec(type="none")
+    """Norm after pooling (ConvNeXt: layer_norm). Default none."""
+    dropout: float = Field(default=0.0, ge=0, lt=1)
+    """Dropout probability before the classifier."""
+    num_classes: int = Field(default=1000, ge=0)
+    """Classes of the linear classifier; 0 leaves it out (the network returns pooled features)."""
+
+
+class Spec(Model):
+    """A whole network."""
+
+    name: str = Field(min_length=1)
+    """Short name, used in summaries and file names."""
+    description: str = ""
+    """Free text: the paper, the variant, anything a reader should know."""
+    input: InputSpec = InputSpec()
+    """The input images."""
+    norm: NormSpec = NormSpec(type="batch_norm")
+    """Default norm of every layer that has one (stem, blocks, shortcuts)."""
+    activation: Activation = "relu"
+    """Default activation of the stem and the blocks."""
+    stem: StemSpec = Field(default_factory=lambda: STEMS["classic"]())
+    """The layers before the first stage (`type`: classic, deep or patchify)."""
+    stages: StagesSpec
+    """Depths, widths and strides of the stages."""
+    block: BlockSpec
+    """The block every stage is made of (`type` picks the family)."""
+    head: HeadSpec = HeadSpec()
+    """The classifier."""
+    zero_init_residual: bool = True
+    """Start the last norm of each residual branch at zero (Bag of Tricks), so every block
+    begins as the identity. Parameter and MAC counts do not depend on it."""
+    drop_path_rate: float = Field(default=0.0, ge=0, lt=1)
+    """Stochastic depth: the drop rate grows linearly from 0 to this over all blocks."""
+
+    _path: str | None = PrivateAttr(default=None)
+    _sources: SourceMap = PrivateAttr(default_factory=SourceMap)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_stem_type(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("stem"), dict) \
+                and "type" not in data["stem"]:
+            data = {**data, "stem": {"type": "classic", **data["stem"]}}
+        return data
+
+    @property
+    def path(self) -> str | None:
+        return self._path
+
+    @property
+    def sources(self) -> SourceMap:
+        return self._sources
+
+    def location(self, path: Path) -> Location | None:
+        return self._sources.value(path)
+
+    def stage_blocks(self, num_stages: int) -> tuple[list[BlockSpecBase], list[Path]]:
+        """The block of each stage (block + that stage's override) and the YAML path of each."""
+        base = self.block.model_dump(exclude_unset=True, mode="python")
+        base["type"] = self.block.type
+        blocks: list[BlockSpecBase] = []
+        paths: list[Path] = []
+        problems: list[Problem] = []
+        for i in range(num_stages):
+            override = self.stages.overrides.get(i)
+            if not override:
+                blocks.append(self.block)
+                paths.append(("block",))
+                continue
+            same = override.get("type", self.block.type) == self.block.type
+            merged = {**base, **override} if same else dict(override)
+            here: Path = ("stages", "overrides", i)
+            try:
+                blocks.append(_block_adapter.validate_python(merged))
+            except pydantic.ValidationError as exc:
+                problems += _problems(exc, self._sources, prefix=(),
+                                      relocate=lambda p: here + p[1:]
+                                      if len(p) < 2 or p[1] in override or not same
+                                      else p)
+            paths.append(here)
+        if problems:
+            raise SpecError(problems)
+        return blocks, paths
+
+
+def load(source: str | os.PathLike | dict, overrides: list[str] | tuple[str, ...] = ()) -> Spec:
+    """Read and validate a spec file (or an already-parsed mapping); raise SpecError if wrong."""
+    if isinstance(source, dict):
+        data, sources, path = dict(source), SourceMap(), None
+    else:
+        path = str(source)
+        data, sources = load_file(path)
+    if overrides:
+        data = apply_overrides(data, sources, list(overrides))
+    return validate(data, sources, path)
+
+
+def validate(data: dict, sources: SourceMap, path: str | None = None) -> Spec:
+    try:
+        spec = Spec.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise SpecError(_problems(exc, sources, prefix=()))
+    spec._path = path
+    spec._sources = sources
+    _check_overrides(spec)
+    return spec
+
+
+def _check_overrides(spec: Spec) -> None:
+    known = set(BLOCKS)
+    problems = []
+    n = len(spec.stages.widths)
+    for index, override in spec.stages.overrides.items():
+        if not 0 <= index < n:
+            problems.append(Problem(spec.sources.key(("stages", "overrides", index)),
+                                    format_path(("stages", "overrides", index)),
+                                    f"expected a stage index from 0 to {n - 1}, got {index}",
+                                    f"the spec has {n} stages (one per width)"))
+        elif "type" in override and override["type"] not in known:
+            problems.append(Problem(spec.sources.value(("stages", "overrides", index, "type")),
+                                    format_path(("stages", "overrides", index, "type")),
+                                    f"unknown block type '{override['type']}'",
+                                    did_you_mean(override["type"], known)))
+    if problems:
+        raise SpecError(problems)
+
+
+# ---- pydantic errors -> located problems ---------------------------------------------------
+
+def _problems(exc: pydantic.ValidationError, sources: SourceMap, prefix: Path,
+              relocate=None) -> list[Problem]:
+    grouped: dict[tuple, list[tuple[dict, Any]]] = {}
+    for err in exc.errors(include_url=False):
+        path, field = _walk(Spec if not relocate else None, err["loc"], relocate)
+        grouped.setdefault(path, []).append((err, field))
+    problems = []
+    for path, errs in grouped.items():
+        problems.append(_problem(path, errs, sources))
+    return problems
+
+
+def _problem(path: Path, errs: list[tuple[dict, Any]], sources: SourceMap) -> Problem:
+    err, field = errs[0]
+    kind = err["type"]
+    shown = format_path(path)
+    doc = _doc(field)
+    if kind == "extra_forbidden":
+        known = field if isinstance(field, list) else []
+        return Problem(sources.key(path), shown, f"unknown setting '{path[-1]}'",
+                       did_you_mean(path[-1], known))
+    if kind == "missing":
+        return Problem(sources.value(path[:-1]), shown, "required setting is missing",
+                       f"add `{path[-1]}:`" + (f" ({doc})" if doc else ""))
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        what, registry = _TAGGED.get(_tag_field(path), ("block", BLOCKS))
+        if kind == "union_tag_not_found":
+            return Problem(sources.value(path), shown, f"missing `type` of the {what}",
+                           f"add `type:`; known: {', '.join(sorted(registry))}")
+        tag = err["ctx"]["tag"]
+        return Problem(sources.value(path + ("type",)), f"{shown}.type",
+                       f"unknown {what} type '{tag}'", did_you_mean(tag, registry))
+    expected = " or ".join(dict.fromkeys(_expected(e) for e, _ in errs))
+    hint = doc
+    if kind == "literal_error" and isinstance(err["input"], str):
+        options = [o.strip(" '") for o in err["ctx"]["expected"].replace(" or ", ",").split(",")]
+        hint = did_you_mean(err["input"], [o for o in options if o])
+    return Problem(sources.value(path), shown, f"expected {expected}, got {_show(err['input'])}",
+                   hint)
+
+
+def _expected(err: dict) -> str:
+    msg = err["msg"]
+    if err["type"] == "value_error":
+        msg = msg.removeprefix("Value error, ")
+        return msg
+    msg = msg.removeprefix("Input should be ")
+    if err["type"] in ("int_parsing", "int_type", "float_parsing", "float_type", "bool_parsing",
+                       "bool_type", "list_type", "dict_type", "string_type", "int_from_float"):
+        msg = msg.split(",")[0]
+    return msg
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, dict):
+        return "a mapping"
+    if value is None:
+        return "null"
+    return str(value).replace("True", "true").replace("False", "false")
+
+
+def _doc(field: Any) -> str | None:
+    if isinstance(field, pydantic.fields.FieldInfo) and field.description:
+        return field.description.split("\n")[0].rstrip(".").split(". ")[0]
+    return None
+
+
+def _tag_field(path: Path) -> str:
+    for elem in reversed(path):
+        if elem in _TAGGED:
+            return elem
+    return "block"
+
+
+def _walk(model: Any, loc: tuple, relocate=None) -> tuple[Path, Any]:
+    """Turn a pydantic `loc` into the YAML path (dropping union tags and member names) and find
+    the field it names (or, for an unknown key, the list of valid names)."""
+    path: list = []
+    ann: Any = model
+    field: Any = None
+    i = 0
+    if model is None:  # a bare block union (stage overrides)
+        ann, i = None, 0
+        if loc and loc[0] in BLOCKS:
+            ann, i = BLOCKS[loc[0]], 1
+        path.append("block")
+    while i < len(loc):
+        elem = loc[i]
+        origin = typing.get_origin(ann)
+        if isinstance(ann, type) and issubclass(ann, pydantic.BaseModel):
+            if elem not in ann.model_fields:
+                path.append(elem)
+                field = sorted(ann.model_fields)
+                break
+            field = ann.model_fields[elem]
+            path.append(elem)
+            ann = field.annotation
+            if elem in _TAGGED and i + 1 < len(loc):
+                registry = _TAGGED[elem][1]
+                if loc[i + 1] in registry:
+                    ann = registry[loc[i + 1]]
+                    i += 1
+            i += 1
+            continue
+        if origin in (Union, types.UnionType):
+            members = [a for a in typing.get_args(ann) if a is not type(None)]
+            if len(members) == 1:
+                ann = members[0]
+                continue
+            i += 1  # pydantic names the union member it tried; the path does not
+            ann = next((m for m in members if typing.get_origin(m) in (list, dict)), members[0])
+            continue
+        if origin is Annotated:
+            ann = typing.get_args(ann)[0]
+            continue
+        if origin in (list, dict):
+            path.append(elem)
+            ann = typing.get_args(ann)[-1]
+            i += 1
+            continue
+        path.append(elem)
+        i += 1
+    result: Path = tuple(path)
+    if relocate:
+        result = relocate(result)
+    return result, field
