@@ -107,7 +107,9 @@ def _sequential(group: Group, graph: ArchGraph) -> nn.Module:
     return seq
 
 
-_CONTAINERS: dict[str, Callable[[Group, ArchGraph], nn.Module]] = {
+#: group kind -> constructor(group, graph). Families with composite layers (squeeze-excite,
+#: split attention, ...) register theirs with `register_container`.
+CONTAINERS: dict[str, Callable[[Group, ArchGraph], nn.Module]] = {
     "network": Network,
     "sequential": _sequential,
     "stages": _sequential,
@@ -115,43 +117,96 @@ _CONTAINERS: dict[str, Callable[[Group, ArchGraph], nn.Module]] = {
     "residual": ResidualBlock,
 }
 
-_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+#: node kind -> constructor(node). Extended with `register_layer`.
+LAYERS: dict[str, Callable[[Node], nn.Module]] = {}
+
+
+def register_container(kind: str):
+    def deco(factory):
+        CONTAINERS[kind] = factory
+        return factory
+    return deco
+
+
+def register_layer(*kinds: str):
+    def deco(factory):
+        for kind in kinds:
+            LAYERS[kind] = factory
+        return factory
+    return deco
+
+
+def _activation(make: Callable[[], nn.Module]) -> Callable[[Node], nn.Module]:
+    return lambda node: make()
+
+
+for _kind, _make in {
     "relu": lambda: nn.ReLU(inplace=True),
     "relu6": lambda: nn.ReLU6(inplace=True),
     "gelu": nn.GELU,
     "silu": lambda: nn.SiLU(inplace=True),
     "sigmoid": nn.Sigmoid,
     "hard_swish": lambda: nn.Hardswish(inplace=True),
-}
+}.items():
+    LAYERS[_kind] = _activation(_make)
+
+
+@register_layer("conv2d")
+def _conv(node: Node) -> nn.Module:
+    return nn.Conv2d(node.in_channels, node.out_channels, node.kernel_size, node.stride,
+                     node.padding, node.dilation, node.groups, node.bias)
+
+
+@register_layer("linear")
+def _linear(node: Node) -> nn.Module:
+    return nn.Linear(node.in_channels, node.out_channels, node.bias)
+
+
+@register_layer("batch_norm")
+def _batch_norm(node: Node) -> nn.Module:
+    return nn.BatchNorm2d(node.out_channels, node.attrs["eps"], node.attrs.get("momentum", 0.1))
+
+
+@register_layer("layer_norm")
+def _layer_norm(node: Node) -> nn.Module:
+    cls = LayerNorm2d if len(node.in_shape) == 3 else nn.LayerNorm
+    return cls(node.out_channels, node.attrs["eps"])
+
+
+@register_layer("max_pool")
+def _max_pool(node: Node) -> nn.Module:
+    return nn.MaxPool2d(node.kernel_size, node.stride, node.padding)
+
+
+@register_layer("avg_pool")
+def _avg_pool(node: Node) -> nn.Module:
+    return nn.AvgPool2d(node.kernel_size, node.stride, node.padding, node.attrs["ceil_mode"],
+                        node.attrs["count_include_pad"])
+
+
+@register_layer("global_pool")
+def _global_pool(node: Node) -> nn.Module:
+    return GlobalPool(node.attrs["pool"], node.attrs["flatten"])
+
+
+@register_layer("dropout")
+def _dropout(node: Node) -> nn.Module:
+    return nn.Dropout(node.attrs["p"])
+
+
+@register_layer("drop_path")
+def _drop_path(node: Node) -> nn.Module:
+    return DropPath(node.attrs["rate"])
 
 
 def _layer(node: Node) -> nn.Module:
     """The torch module of one leaf node, exactly as the IR describes it."""
-    kind, a = node.kind, node.attrs
-    if kind == "conv2d":
-        return nn.Conv2d(node.in_channels, node.out_channels, node.kernel_size, node.stride,
-                         node.padding, node.dilation, node.groups, node.bias)
-    if kind == "linear":
-        return nn.Linear(node.in_channels, node.out_channels, node.bias)
-    if kind == "batch_norm":
-        return nn.BatchNorm2d(node.out_channels, a["eps"], a.get("momentum", 0.1))
-    if kind == "layer_norm":
-        cls = LayerNorm2d if len(node.in_shape) == 3 else nn.LayerNorm
-        return cls(node.out_channels, a["eps"])
-    if kind in _ACTIVATIONS:
-        return _ACTIVATIONS[kind]()
-    if kind == "max_pool":
-        return nn.MaxPool2d(node.kernel_size, node.stride, node.padding)
-    if kind == "avg_pool":
-        return nn.AvgPool2d(node.kernel_size, node.stride, node.padding, a["ceil_mode"],
-                            a["count_include_pad"])
-    if kind == "global_pool":
-        return GlobalPool(a["pool"], a["flatten"])
-    if kind == "dropout":
-        return nn.Dropout(a["p"])
-    if kind == "drop_path":
-        return DropPath(a["rate"])
-    raise NotImplementedError(f"internal error: no torch layer for node kind '{kind}' ({node.id})")
+    try:
+        factory = LAYERS[node.kind]
+    except KeyError:
+        raise NotImplementedError(
+            f"internal error: no torch layer for node kind '{node.kind}' ({node.id})") from None
+    return factory(node)
 
 
 def _add_children(module: nn.Module, group: Group, graph: ArchGraph) -> None:
@@ -160,7 +215,7 @@ def _add_children(module: nn.Module, group: Group, graph: ArchGraph) -> None:
         full = prefix + child
         if full in graph.groups:
             sub = graph.groups[full]
-            module.add_module(child, _CONTAINERS[sub.kind](sub, graph))
+            module.add_module(child, CONTAINERS[sub.kind](sub, graph))
         else:
             node = graph.node(full)
             if node.is_module:
