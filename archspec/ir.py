@@ -6,11 +6,11 @@ squeeze-and-excitation, ...). Nodes are stored in topological order; `Node.input
 """
 from __future__ import annotations
 
-import keyword
 import math
+import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, NamedTuple
 
 from .errors import InternalError
 
@@ -21,9 +21,12 @@ FUNCTIONAL_KINDS = frozenset({"input", "add", "mul"})
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
+_MODULE_PATH = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]*|[0-9]+)(?:\.(?:[A-Za-z_][A-Za-z0-9_]*|[0-9]+))*")
 
-@dataclass(frozen=True, slots=True)
-class Node:
+
+class Node(NamedTuple):
+    """One tensor operation. A NamedTuple: immutable, and cheap to create by the thousand."""
+
     id: str
     kind: str
     inputs: tuple[str, ...]
@@ -36,8 +39,9 @@ class Node:
     dilation: int | None = None
     bias: bool | None = None
     param_shapes: tuple[tuple[str, Shape], ...] = ()
+    params: int = 0  # sum of the parameter shapes' sizes (set by the Builder)
     macs: int = 0
-    attrs: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    attrs: Mapping[str, Any] = EMPTY
     source: str | None = None
 
     @property
@@ -47,10 +51,6 @@ class Node:
     @property
     def out_channels(self) -> int:
         return self.out_shape[0]
-
-    @property
-    def params(self) -> int:
-        return sum(math.prod(shape) for _, shape in self.param_shapes)
 
     @property
     def is_module(self) -> bool:
@@ -150,18 +150,18 @@ class ArchGraph:
         for node in self.nodes:
             if node.id in seen or node.id in self.groups:
                 raise InternalError(f"duplicate id '{node.id}'")
-            if not all(p.isidentifier() and not keyword.iskeyword(p) or p.isdigit()
-                       for p in node.id.split(".")):
+            if not _MODULE_PATH.fullmatch(node.id):
                 raise InternalError(f"'{node.id}' is not a valid module path")
-            for src in node.inputs:
+            for position, src in enumerate(node.inputs):
                 if src not in seen:
                     raise InternalError(
                         f"node '{node.id}' reads '{src}', which is not defined before it "
                         f"(cycle or dangling edge); inputs: {node.inputs}")
                 shape = seen[src].out_shape
                 expected = node.in_shape
-                if node.kind == "mul":  # broadcasting gate: (C,1,1) x (C,H,W)
-                    ok = len(shape) == len(expected) and shape[0] == expected[0]
+                if position and node.kind == "mul":  # a broadcast gate, e.g. (C,1,1) x (C,H,W)
+                    ok = len(shape) == len(expected) and all(
+                        a in (b, 1) for a, b in zip(shape, expected))
                 else:
                     ok = shape == expected
                 if not ok:

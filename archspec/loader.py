@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,8 +48,41 @@ class SourceMap:
         self.values.update(other.values)
 
 
+class SpecLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2 scalars: `1:1:3:1` stays a string (YAML 1.1 reads it as
+    the base-60 integer 219781), `yes`/`no`/`on`/`off` stay strings, and `1e-6` is a float."""
+
+
+SpecLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers
+            if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int",
+                           "tag:yaml.org,2002:float")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"))
+SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+    list("-+0123456789"))
+SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+               r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+0123456789."))
+
+
+def safe_load(text: str):
+    """Parse a YAML value with the spec loader's rules (used for `--set` values)."""
+    return yaml.load(text, Loader=SpecLoader)
+
+
 def _loc(mark: yaml.Mark, file: str) -> Location:
     return Location(file, mark.line + 1, mark.column + 1)
+
+
+_PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in
+                        ("str", "int", "float", "bool", "null", "seq", "map"))
 
 
 class _Reader:
@@ -58,10 +92,16 @@ class _Reader:
         self.file = file
         self.sources = SourceMap()
         self.problems: list[Problem] = []
-        self._constructor = yaml.SafeLoader("")
+        self._constructor = SpecLoader("")
 
     def read(self, node: yaml.Node, path: Path) -> Any:
         self.sources.values[path] = _loc(node.start_mark, self.file)
+        if node.tag not in _PLAIN_TAGS:
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            self.problems.append(Problem(_loc(node.start_mark, self.file), format_path(path),
+                                         f"unsupported YAML tag '{tag}'",
+                                         "specs hold plain data: numbers, strings, lists, mappings"))
+            return None
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
@@ -89,7 +129,7 @@ class _Reader:
 def read_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
     """Parse one YAML document safely, keeping the location of every key and value."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=SpecLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = " ".join(s for s in (exc.context, exc.problem) if s)
@@ -181,6 +221,10 @@ def load_file(path: str | os.PathLike, _chain: tuple[str, ...] = ()) -> tuple[di
         raise SpecError([Problem(base_loc, "base", f"base file '{base}' not found "
                                  f"(looked for {display_path(base_path)})",
                                  "the path is relative to the file that names it")])
+    if os.path.realpath(base_path) in _chain + (real,):
+        cycle = " -> ".join(display_path(p) for p in _chain + (real, os.path.realpath(base_path)))
+        raise SpecError([Problem(base_loc, "base", f"inheritance cycle: {cycle}",
+                                 "remove `base:` from one of these files")])
     base_data, base_sources = load_file(base_path, _chain + (real,))
     sources.keys.pop(("base",), None)
     sources.values.pop(("base",), None)
@@ -200,7 +244,7 @@ def parse_override(text: str) -> tuple[Path, Any]:
         raise SpecError([Problem(where, "<override>", f"expected a dotted path, got '{key}'",
                                  "for example --set stages.depths=[3,3,9,3]")])
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as exc:
         raise SpecError([Problem(where, key, f"value is not valid YAML: {exc}",
                                  "quote lists and mappings: --set 'stages.depths=[3,3,9,3]'")])

@@ -13,13 +13,12 @@ import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 from .ir import EMPTY, ArchGraph, Group, Node, Shape
 
 
-@dataclass(frozen=True, slots=True)
-class Tensor:
+class Tensor(NamedTuple):
     """A value flowing between nodes: who produced it and its shape."""
 
     producer: str
@@ -63,6 +62,8 @@ class Builder:
         self.notes: list[str] = []
         self.source: str | None = None
         self._stack: list[_OpenGroup] = []
+        self._params_upto = [0]  # running totals, so a group's sum is one subtraction
+        self._macs_upto = [0]
 
     # ---- structure ----------------------------------------------------------------------
     def _full(self, name: str) -> str:
@@ -85,23 +86,31 @@ class Builder:
             yield open_group
         finally:
             self._stack.pop()
-        inside = self.nodes[open_group.first_node:]
+        first, end = open_group.first_node, len(self.nodes)
         if open_group.kind == "residual":
             _split_residual(open_group)
         self.groups[full] = Group(
             id=full, kind=open_group.kind, children=tuple(open_group.children),
-            in_shape=open_group.in_shape, out_shape=inside[-1].out_shape if inside else (),
-            params=sum(n.params for n in inside), macs=sum(n.macs for n in inside),
+            in_shape=open_group.in_shape,
+            out_shape=self.nodes[-1].out_shape if end > first else (),
+            params=self._params_upto[end] - self._params_upto[first],
+            macs=self._macs_upto[end] - self._macs_upto[first],
             attrs=MappingProxyType(open_group.attrs), source=open_group.source)
 
     def _add(self, name: str, kind: str, inputs: tuple[Tensor, ...], out_shape: Shape,
              **fields: Any) -> Tensor:
         node_id = self._register(name)
         attrs = fields.pop("attrs", None)
-        self.nodes.append(Node(
-            id=node_id, kind=kind, inputs=tuple(t.producer for t in inputs),
+        params = 0
+        for _, shape in fields.get("param_shapes", ()):
+            params += math.prod(shape)
+        node = Node(params=params, 
+            id=node_id, kind=kind, inputs=tuple([t.producer for t in inputs]),
             in_shape=inputs[0].shape if inputs else out_shape, out_shape=out_shape,
-            attrs=MappingProxyType(attrs) if attrs else EMPTY, source=self.source, **fields))
+            attrs=MappingProxyType(attrs) if attrs else EMPTY, source=self.source, **fields)
+        self.nodes.append(node)
+        self._params_upto.append(self._params_upto[-1] + node.params)
+        self._macs_upto.append(self._macs_upto[-1] + node.macs)
         return Tensor(node_id, out_shape)
 
     def note(self, text: str) -> None:

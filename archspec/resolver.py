@@ -119,8 +119,8 @@ def _check_spatial(spec: Spec, x: Tensor, path: Path, problems: list[Problem],
     if len(x.shape) == 3 and min(x.shape[1:]) < 1:
         where = f"stage {stage}" if stage is not None else "the stem"
         problems.append(Problem(spec.location(("input", "image_size")), "input.image_size",
-                                f"expected an image large enough to reach {where} with at least "
-                                f"1x1 pixels, got {spec.input.hw[0]}x{spec.input.hw[1]}",
+                                f"expected an image that keeps at least 1x1 pixels after {where}, "
+                                f"got {spec.input.hw[0]}x{spec.input.hw[1]}",
                                 "use a larger image_size or fewer stride-2 stages"))
         raise SpecError(problems)
 

@@ -259,6 +259,9 @@ def _expected(err: dict) -> str:
         msg = msg.removeprefix("Value error, ")
         return msg
     msg = msg.removeprefix("Input should be ")
+    for bound in ("greater than", "less than"):
+        if msg.startswith(bound):
+            msg = "a value " + msg
     if err["type"] in ("int_parsing", "int_type", "float_parsing", "float_type", "bool_parsing",
                        "bool_type", "list_type", "dict_type", "string_type", "int_from_float"):
         msg = msg.split(",")[0]
@@ -276,8 +279,9 @@ def _show(value: Any) -> str:
 
 
 def _doc(field: Any) -> str | None:
+    """The field's documentation, as the hint for a wrong value."""
     if isinstance(field, pydantic.fields.FieldInfo) and field.description:
-        return field.description.split("\n")[0].rstrip(".").split(". ")[0]
+        return " ".join(field.description.split())
     return None
 
 

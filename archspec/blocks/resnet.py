@@ -6,6 +6,7 @@ bottleneck: 1x1 -> norm -> act -> 3x3 (stride, groups) -> norm -> act -> 1x1 -> 
 """
 from __future__ import annotations
 
+import functools
 from fractions import Fraction
 from typing import Literal
 
@@ -67,11 +68,8 @@ class BottleneckSpec(_ResidualSpec):
 
     def mid_channels(self, out_channels: int) -> tuple[int, Fraction]:
         """The 3x3 width and the exact value before rounding down."""
-        planes = Fraction(out_channels) * Fraction(self.bottleneck_ratio).limit_denominator(10**6)
-        if self.groups == "depthwise" or self.width_per_group is None:
-            return int(planes), planes
-        exact = planes * self.width_per_group / 64
-        return int(exact) * self.groups, exact * self.groups
+        groups = None if self.groups == "depthwise" else self.groups
+        return _mid_channels(out_channels, self.bottleneck_ratio, groups, self.width_per_group)
 
     def check(self, ctx: BlockContext) -> list[Problem]:
         mid, exact = self.mid_channels(ctx.out_channels)
@@ -102,6 +100,17 @@ class BottleneckSpec(_ResidualSpec):
         y = b.conv("conv3", y, out, 1, bias=ctx.conv_bias)
         y = ctx.norm_layer("norm3", y, zero_init=True)
         return _finish(ctx, y, x, self.shortcut, "act3")
+
+
+@functools.lru_cache(maxsize=1024)
+def _mid_channels(out_channels: int, ratio: float, groups: int | None,
+                  width_per_group: int | None) -> tuple[int, Fraction]:
+    """torchvision's rule: width = int(planes * width_per_group / 64) * groups, exactly."""
+    planes = Fraction(out_channels) * Fraction(ratio).limit_denominator(10**6)
+    if groups is None or width_per_group is None:
+        return int(planes), planes
+    exact = planes * width_per_group / 64
+    return int(exact) * groups, exact * groups
 
 
 def _nearest_divisor(n: int, near: int) -> int:

@@ -1,0 +1,134 @@
+"""Loading: safe YAML with positions, `base:` inheritance, `--set` overrides."""
+from __future__ import annotations
+
+import pytest
+
+import archspec
+from archspec.errors import SpecError
+from archspec.loader import load_file, read_yaml
+from conftest import ROOT
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+BASE = """\
+name: base
+stem: {type: classic, out_channels: 64}
+stages:
+  depths: [2, 2]
+  widths: [64, 128]
+block:
+  type: bottleneck
+  groups: 1
+  shortcut: projection
+head: {num_classes: 10}
+"""
+
+
+def test_positions_of_keys_and_values():
+    data, sources = read_yaml("a:\n  b: [1, 2]\n  c: x\n", "f.yaml")
+    assert data == {"a": {"b": [1, 2], "c": "x"}}
+    assert str(sources.value(("a", "b", 1))) == "f.yaml:2:10"
+    assert str(sources.key(("a", "c"))) == "f.yaml:3:3"
+    assert str(sources.value(("a", "c"))) == "f.yaml:3:6"
+
+
+def test_yaml_is_read_safely():
+    with pytest.raises(SpecError, match="unsupported YAML tag '!!python/object/apply:os.system'"):
+        read_yaml("a: !!python/object/apply:os.system ['true']\n", "f.yaml")
+
+
+def test_yaml_1_2_scalars():
+    """`1:1:3:1` is a ratio, not the YAML 1.1 base-60 integer 219781; `on` is not a bool."""
+    data, _ = read_yaml("r: 1:1:3:1\nb: on\nt: true\ne: 1e-6\nn: 07\n", "f.yaml")
+    assert data == {"r": "1:1:3:1", "b": "on", "t": True, "e": 1e-6, "n": 7}
+
+
+def test_base_deep_merges_and_lists_replace(tmp_path):
+    write(tmp_path, "base.yaml", BASE)
+    child = write(tmp_path, "child.yaml",
+                  "base: base.yaml\nname: child\nstages:\n  depths: [3]\n  widths: [32]\n"
+                  "block:\n  groups: 4\n")
+    data, sources = load_file(child)
+    assert data["stages"] == {"depths": [3], "widths": [32]}
+    assert data["block"] == {"type": "bottleneck", "groups": 4, "shortcut": "projection"}
+    assert data["head"] == {"num_classes": 10}
+    # inherited values point at the file that wrote them, overridden ones at the child
+    assert sources.value(("block", "shortcut")).file.endswith("base.yaml")
+    assert sources.value(("block", "groups")).file.endswith("child.yaml")
+    assert sources.value(("stages", "depths", 0)).file.endswith("child.yaml")
+
+
+def test_base_mapping_with_another_type_replaces(tmp_path):
+    write(tmp_path, "base.yaml", BASE)
+    child = write(tmp_path, "child.yaml", "base: base.yaml\nstem:\n  type: deep\n")
+    data, _ = load_file(child)
+    assert data["stem"] == {"type": "deep"}
+
+
+def test_base_chain_of_three(tmp_path):
+    write(tmp_path, "a.yaml", BASE)
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    write(sub, "b.yaml", "base: ../a.yaml\nname: b\n")
+    c = write(sub, "c.yaml", "base: b.yaml\nhead: {num_classes: 5}\n")
+    spec = archspec.load(c)
+    assert spec.name == "b" and spec.head.num_classes == 5 and spec.stages.widths == [64, 128]
+
+
+def test_cycle_prints_the_chain(tmp_path):
+    write(tmp_path, "a.yaml", "base: b.yaml\n")
+    write(tmp_path, "b.yaml", "base: c.yaml\n")
+    write(tmp_path, "c.yaml", "base: a.yaml\n")
+    with pytest.raises(SpecError) as info:
+        load_file(tmp_path / "a.yaml")
+    message = str(info.value)
+    assert "inheritance cycle:" in message
+    chain = message.split("inheritance cycle:")[1]
+    assert chain.index("a.yaml") < chain.index("b.yaml") < chain.index("c.yaml")
+    assert "c.yaml:1:7: base:" in message
+
+
+def test_overrides(tmp_path):
+    path = write(tmp_path, "base.yaml", BASE)
+    spec = archspec.load(path, ["stages.depths=[3,3]", "block.groups=32",
+                                "stages.widths.1=256", "head.dropout=0.5"])
+    assert spec.stages.depths == [3, 3]
+    assert spec.block.groups == 32
+    assert spec.stages.widths == [64, 256]
+    assert spec.head.dropout == 0.5
+
+
+def test_override_creates_missing_mappings(tmp_path):
+    path = write(tmp_path, "base.yaml", BASE)
+    spec = archspec.load(path, ["stages.overrides.1={groups: 2}", "input.image_size=[128,96]"])
+    assert spec.stages.overrides == {1: {"groups": 2}}
+    assert spec.input.hw == (128, 96)
+
+
+def test_override_out_of_list_range(tmp_path):
+    path = write(tmp_path, "base.yaml", BASE)
+    with pytest.raises(SpecError, match=r"stages.widths\[5\]: no list entry 5 \(the list has 2\)"):
+        archspec.load(path, ["stages.widths.5=1"])
+
+
+def test_files_are_never_written(tmp_path):
+    path = write(tmp_path, "base.yaml", BASE)
+    before = path.read_text()
+    archspec.build(path, ["block.groups=2"])
+    assert path.read_text() == before
+
+
+def test_ratio_and_unit_give_depths():
+    graph = archspec.resolve(ROOT / "specs" / "resnet50.yaml",
+                             ["stages.depths=null", "stages.ratio=1:1:3:1", "stages.unit=3"])
+    assert [s.attrs["depth"] for s in graph.stages] == [3, 3, 9, 3]
+
+
+def test_keyword_overrides_in_build_api():
+    graph = archspec.resolve(ROOT / "specs" / "resnet18.yaml", head__num_classes=10)
+    assert graph.output_shape == (10,)
