@@ -1,0 +1,202 @@
+"""`archspec diff A B` and `archspec diff --chain S0 S1 ...`: what changed, in the field's words."""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+from typing import Any
+
+from ..summary import human, shape_text
+
+
+def _signed(n: int, fmt=lambda v: f"{v:,}") -> str:
+    return ("+" if n > 0 else "-" if n < 0 else "±") + fmt(abs(n))
+
+
+def format_diff(d) -> str:
+    from ..diff import Diff  # noqa: F401  (type only)
+    lines = [f"diff {d.a_name} -> {d.b_name}: "
+             + ("architectural change" if d.architectural else "no architectural change")]
+    lines += ["", "settings"]
+    lines += [f"  {c.text()}" for c in d.settings] or ["  (none)"]
+    lines += ["", "named steps"]
+    for s in d.steps:
+        lines.append(f"  {s.symbol} {s.name}" + (f": {s.detail}" if s.detail
+                                                                  else ""))
+    for c in d.unrecognised:
+        lines.append(f"  ? unrecognised change: {c.text()}")
+    if not d.steps and not d.unrecognised:
+        lines.append("  (none)")
+    lines += ["", "effect"]
+    rows = [("", "params", "", "MACs", "", "output")]
+    for r in d.effect["sections"] + [{"name": "total", **d.effect["total"]}]:
+        pa, pb = r["params"]
+        ma, mb = r["macs"]
+        sa, sb = r["output_shape"]
+        rows.append((r["name"], f"{pa:,} -> {pb:,}", _signed(r["params_delta"]),
+                     f"{human(ma)} -> {human(mb)}", _signed(r["macs_delta"], human),
+                     f"{shape_text(sa) if sa else '-'} -> {shape_text(sb) if sb else '-'}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        lines.append("  " + "  ".join(c.rjust(w) if i in (1, 2, 3, 4) else c.ljust(w)
+                                      for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+    kinds_a, kinds_b = d.kinds
+    lines += ["", "structure"]
+    if not d.structure:
+        lines.append("  (no layer added, removed or changed)")
+    for owner, s in d.structure.items():
+        parts = []
+        if s["added"]:
+            parts.append(f"+{len(s['added'])} added ({_layers(owner, s['added'], kinds_b)})")
+        if s["removed"]:
+            parts.append(f"-{len(s['removed'])} removed ({_layers(owner, s['removed'], kinds_a)})")
+        if s["changed"]:
+            changed = [f"{_short(owner, i)}: " + ", ".join(
+                f"{_FIELD.get(k, k)} {_v(v[0])}->{_v(v[1])}" for k, v in ch.items()
+                if k != "param_shapes")
+                for i, ch in s["changed"].items()]
+            parts.append(f"~{len(s['changed'])} changed ({'; '.join(changed)})")
+        lines.append(f"  {owner}: " + "  ".join(parts))
+    return "\n".join(lines)
+
+
+_FIELD = {"in_shape": "in", "out_shape": "out", "kernel_size": "kernel"}
+
+
+def _layers(owner: str, ids: list[str], kinds: dict[str, str]) -> str:
+    return ", ".join(f"{_short(owner, i)} {kinds[i]}" for i in ids)
+
+
+def _short(owner: str, node_id: str) -> str:
+    return node_id[len(owner) + 1:] if node_id.startswith(owner + ".") else node_id
+
+
+def _v(value: Any) -> str:
+    if isinstance(value, tuple) and all(isinstance(x, int) for x in value):
+        return "x".join(map(str, value))
+    if isinstance(value, tuple):
+        return "(" + ",".join(_v(x) for x in value) + ")"
+    return str(value)
+
+
+# ---- chains -------------------------------------------------------------------------------
+
+def chain_paths(args_paths: list[str]) -> list[str]:
+    if len(args_paths) == 1 and os.path.isdir(args_paths[0]):
+        folder = args_paths[0]
+        return sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".yaml"))
+    return list(args_paths)
+
+
+def chain_rows(paths: list[str]) -> list[dict[str, Any]]:
+    from ..diff import diff_resolved
+    from ..resolver import resolve
+    from ..spec import load
+    rows: list[dict[str, Any]] = []
+    prev = None
+    for path in paths:
+        spec = load(path)
+        graph = resolve(spec)
+        row: dict[str, Any] = {"spec": path, "name": spec.name, "params": graph.params,
+                               "macs": graph.macs, "gmacs": round(graph.macs / 1e9, 2),
+                               "steps": [], "changes": [], "params_delta": None,
+                               "macs_delta": None}
+        if prev is not None:
+            d = diff_resolved(prev[0], prev[1], spec, graph)
+            row["steps"] = [s.name for s in d.steps]
+            row["changes"] = [c.text() for c in d.settings]
+            row["unrecognised"] = [c.text() for c in d.unrecognised]
+            row["params_delta"] = graph.params - prev[1].params
+            row["macs_delta"] = graph.macs - prev[1].macs
+            row["architectural_change"] = d.architectural
+        rows.append(row)
+        prev = (spec, graph)
+    return rows
+
+
+def format_chain(rows: list[dict[str, Any]], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(rows, indent=2)
+    header = ["#", "spec", "steps", "changes", "params", "Δparams", "GMACs", "ΔGMACs"]
+    table = []
+    for i, r in enumerate(rows):
+        table.append([str(i), r["name"], "; ".join(r["steps"]) or ("(start)" if i == 0 else "-"),
+                      "; ".join(r["changes"]) or "-", f"{r['params']:,}",
+                      "" if r["params_delta"] is None else _signed(r["params_delta"]),
+                      f"{r['macs'] / 1e9:.2f}",
+                      "" if r["macs_delta"] is None else
+                      _signed(r["macs_delta"], lambda v: f"{v / 1e9:.2f}")])
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(table)
+        return buf.getvalue().rstrip("\n")
+    if fmt == "markdown":
+        out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        out += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in table]
+        return "\n".join(out)
+    widths = [max(len(r[i]) for r in table + [header]) for i in range(len(header))]
+    widths[3] = min(widths[3], 60)
+    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
+    for r in table:
+        cells = [r[0].rjust(widths[0])] + [c.ljust(w) if i not in (4, 5, 6, 7) else c.rjust(w)
+                                           for i, (c, w) in enumerate(zip(r[1:], widths[1:]),
+                                                                      start=1)]
+        cells[3] = r[3] if len(r[3]) <= widths[3] else r[3][: widths[3] - 1] + "…"
+        cells[3] = cells[3].ljust(widths[3])
+        out.append("  ".join(cells).rstrip())
+    return "\n".join(out)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.chain:
+        paths = chain_paths(args.specs)
+        if len(paths) < 2:
+            print("archspec diff --chain: expected at least two specs (or a folder holding "
+                  "them), got " + str(len(paths)), file=sys.stderr)
+            return 2
+        fmt = "json" if args.json else args.format
+        print(format_chain(chain_rows(paths), fmt))
+        return 0
+    if len(args.specs) != 2:
+        print(f"archspec diff: expected two specs A B (or --chain S0 S1 ...), got "
+              f"{len(args.specs)}", file=sys.stderr)
+        return 2
+    from ..diff import diff
+    d = diff(*args.specs)
+    if args.render:
+        from .. import diff as diff_module
+        render = getattr(diff_module, "render_diff", None)
+        if render is None:
+            print("archspec diff --render: diagrams are not available in this build",
+                  file=sys.stderr)
+            return 1
+        render(d, args.specs[1], args.render)
+    if args.json:
+        print(json.dumps(d.as_dict(), indent=2))
+    else:
+        print(format_diff(d))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "diff", help="what changed between two specs, in named modernization steps",
+        description="Compare two resolved specs (after base:, overrides and defaults): changed "
+                    "settings, the known modernization steps they amount to, the effect on "
+                    "params/MACs/shapes per stage, and the layers added, removed and changed. "
+                    "With --chain, one row per consecutive pair. Never imports torch.")
+    p.add_argument("specs", nargs="+", metavar="SPEC",
+                   help="two specs A B; with --chain, the specs in order or one folder of them "
+                        "(taken in name order)")
+    p.add_argument("--chain", action="store_true", help="print the roadmap table of a chain")
+    p.add_argument("--format", choices=("table", "markdown", "csv", "json"), default="table",
+                   help="chain output format (default: a text table)")
+    p.add_argument("--json", action="store_true", help="emit one JSON object (or the chain rows)")
+    p.add_argument("--render", metavar="FILE",
+                   help="also draw B's block-level diagram with added/removed/changed marked")
+    p.set_defaults(func=run)

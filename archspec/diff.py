@@ -1,0 +1,621 @@
+"""Semantic diff of two resolved specs: settings, named modernization steps, effect, structure.
+
+Everything is computed from the two resolved specs and their IRs (never from the text the user
+typed), so specs written differently that describe the same network show no architectural change.
+Named steps are recognised from features of the IR (is there a depthwise conv, which conv of a
+downsampling block carries the stride, how many activations a block has, ...), each feature
+compared between A and B. Reversing A and B reverses every step's direction, so the diff is
+antisymmetric by construction. No torch import.
+"""
+from __future__ import annotations
+
+import collections
+import difflib
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .ir import ArchGraph, Group, Node
+from .spec import Spec, load
+
+ACTIVATION_KINDS = frozenset({"relu", "relu6", "gelu", "silu", "sigmoid", "hard_swish"})
+NORM_KINDS = frozenset({"batch_norm", "layer_norm"})
+#: group kinds whose insides are an attachment, not the block's own layer sequence
+ATTACHMENT_KINDS = frozenset({"se", "splat"})
+
+
+# ---- resolved settings --------------------------------------------------------------------
+
+def _norm(value: Any, default: dict) -> dict:
+    if value is None:
+        value = default
+    eps = value.get("eps")
+    if eps is None:
+        eps = {"batch_norm": 1e-5, "layer_norm": 1e-6}.get(value["type"], 0.0)
+    return {"type": value["type"], "eps": eps, "momentum": value.get("momentum") or 0.1}
+
+
+def _resolved_block(block: dict, spec_dump: dict) -> dict:
+    out = dict(block)
+    out["norm"] = _norm(out.get("norm"), spec_dump["norm"])
+    out["activation"] = out.get("activation") or spec_dump["activation"]
+    return out
+
+
+def resolved_settings(spec: Spec, graph: ArchGraph) -> dict[str, Any]:
+    """Every architectural setting with defaults and inheritance applied, as dotted paths.
+    Per-stage lists are resolved (depths from ratio x unit, default strides)."""
+    dump = spec.model_dump(mode="json")
+    net_norm = _norm(dump["norm"], {})
+    dump["norm"] = net_norm
+    stem = dict(dump["stem"])
+    stem["norm"] = _norm(stem.get("norm"), net_norm)
+    stem["activation"] = stem.get("activation") or dump["activation"]
+    out: dict[str, Any] = {}
+    stages = graph.stages
+    flat = {"input": dump["input"], "norm": net_norm, "activation": dump["activation"],
+            "stem": stem, "head": dump["head"],
+            "zero_init_residual": dump["zero_init_residual"],
+            "drop_path_rate": dump["drop_path_rate"]}
+    for key, value in dump.items():  # settings other families add at the top level
+        if key not in flat and key not in ("name", "description", "stages", "block"):
+            flat[key] = value
+    for key, value in dump["stages"].items():  # stage-level settings other than the layout
+        if key not in ("depths", "ratio", "unit", "widths", "strides", "overrides"):
+            flat[f"stages.{key}"] = value
+    _flatten(flat, "", out)
+    out["stages.depths"] = [s.attrs["depth"] for s in stages]
+    out["stages.widths"] = [s.attrs["width"] for s in stages]
+    out["stages.strides"] = [s.attrs["stride"] for s in stages]
+    blocks, _ = spec.stage_blocks(len(stages))
+    for i, block in enumerate(blocks):
+        resolved = _resolved_block(block.model_dump(mode="json"), dump)
+        _flatten(resolved, f"stages[{i}].block", out)
+    return out
+
+
+def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            _flatten(sub, f"{prefix}.{key}" if prefix else str(key), out)
+    else:
+        out[prefix] = value
+
+
+@dataclass(frozen=True)
+class Change:
+    path: str
+    old: Any
+    new: Any
+
+    def reversed(self) -> "Change":
+        return Change(self.path, self.new, self.old)
+
+    def text(self) -> str:
+        return f"{self.path}: {_show(self.old)} -> {_show(self.new)}"
+
+
+_MISSING = "(absent)"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ",".join(_show(v) for v in value) + "]"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def setting_changes(a: dict[str, Any], b: dict[str, Any], stages: int,
+                    stems: tuple[str, str] | None = None) -> list[Change]:
+    """Changes, with a per-stage block change written once as `block.X` when every stage has it.
+    A change of stem type is one line (`stem: conv 7x7/2 + max-pool -> patchify 4x4/4`); when a
+    block's type changes, settings that only one of the two types has are left out."""
+    changes = []
+    if a.get("stem.type") != b.get("stem.type"):
+        a = {k: v for k, v in a.items() if not k.startswith("stem.")}
+        b = {k: v for k, v in b.items() if not k.startswith("stem.")}
+        if stems:
+            changes.append(Change("stem", stems[0], stems[1]))
+    per_key: dict[str, list[Change]] = collections.defaultdict(list)
+    for path in sorted(set(a) | set(b), key=_path_order):
+        old, new = a.get(path, _MISSING), b.get(path, _MISSING)
+        if old == new:
+            continue
+        if _MISSING in (old, new) and ".block." in path:
+            stage = path.split(".block.")[0]
+            if a.get(f"{stage}.block.type") != b.get(f"{stage}.block.type"):
+                continue
+        if path.startswith("stages[") and ".block." in path:
+            per_key[path.split(".block.", 1)[1]].append(Change(path, old, new))
+        else:
+            changes.append(Change(path, old, new))
+    for key, items in per_key.items():
+        if len(items) == stages and len({(repr(c.old), repr(c.new)) for c in items}) == 1:
+            changes.append(Change(f"block.{key}", items[0].old, items[0].new))
+        else:
+            changes.extend(items)
+    return sorted(changes, key=lambda c: _path_order(c.path))
+
+
+def _path_order(path: str) -> tuple:
+    top = ["input", "norm", "activation", "stem", "stages", "block", "head"]
+    head = path.split(".")[0].split("[")[0]
+    return (top.index(head) if head in top else len(top), path)
+
+
+# ---- IR features -------------------------------------------------------------------------
+
+def _block_groups(graph: ArchGraph) -> list[Group]:
+    return [g for g in graph.groups.values() if g.attrs.get("block")]
+
+
+def _own_nodes(graph: ArchGraph, block: Group) -> list[Node]:
+    """A block's nodes in forward order, without attachment internals (SE, split attention)
+    and without its shortcut."""
+    inner = [g.id + "." for g in graph.groups.values()
+             if g.id.startswith(block.id + ".") and (g.kind in ATTACHMENT_KINDS
+                                                     or g.id == f"{block.id}.downsample")]
+    return [n for n in graph.under(block.id) if not any(n.id.startswith(p) for p in inner)]
+
+
+def _convs(nodes: list[Node]) -> list[Node]:
+    return [n for n in nodes if n.kind in ("conv2d", "linear")]
+
+
+def _is_depthwise(n: Node) -> bool:
+    return n.kind == "conv2d" and (n.groups or 1) > 1 and n.groups == n.in_channels
+
+
+def _mode(values: list) -> Any:
+    return collections.Counter(values).most_common(1)[0][0] if values else None
+
+
+@dataclass(frozen=True)
+class Features:
+    """What the named steps look at, computed from one IR."""
+
+    stem: str
+    stem_convs: int
+    patchify_stem: bool
+    depths: tuple[int, ...]
+    widths: tuple[int, ...]
+    inner_widths: tuple[int, ...]
+    stride_on: str | None
+    avg_pool_shortcut: bool
+    grouped: bool
+    depthwise: bool
+    inverted: bool
+    depthwise_first: bool
+    spatial_kernel: tuple[int, ...]
+    activations: tuple[str, ...]
+    activations_per_block: int | None
+    norms: tuple[str, ...]
+    norms_per_block: int | None
+    separate_downsampling: bool
+    se: bool
+    splat: bool
+    layer_scale: bool
+
+    @classmethod
+    def of(cls, graph: ArchGraph) -> "Features":
+        stem_nodes = list(graph.under("stem"))
+        stem_convs = [n for n in stem_nodes if n.kind == "conv2d"]
+        blocks = _block_groups(graph)
+        own = {b.id: _own_nodes(graph, b) for b in blocks}
+        all_own = [n for nodes in own.values() for n in nodes]
+        spatial = [n for n in all_own if n.kind == "conv2d" and (n.kernel_size or 1) > 1]
+        strided_kernels = set()
+        for b in blocks:
+            for n in own[b.id]:
+                if n.kind == "conv2d" and (n.stride or 1) > 1:
+                    strided_kernels.add("1x1" if n.kernel_size == 1 else
+                                        f"{n.kernel_size}x{n.kernel_size}")
+                    break
+        inverted = any(max((n.out_channels for n in _convs(own[b.id])), default=0)
+                       > b.out_shape[0] for b in blocks)
+        first_is_dw = [bool(_convs(own[b.id])) and _is_depthwise(_convs(own[b.id])[0])
+                       for b in blocks]
+        stage_level = [n for n in graph.nodes if n.id.startswith("stages.")
+                       and ".blocks." not in n.id and n.kind == "conv2d"]
+        return cls(
+            stem=_describe_stem(stem_nodes),
+            stem_convs=len(stem_convs),
+            patchify_stem=len(stem_convs) == 1 and stem_convs[0].kernel_size
+            == stem_convs[0].stride and not any(n.kind == "max_pool" for n in stem_nodes),
+            depths=tuple(s.attrs["depth"] for s in graph.stages),
+            widths=tuple(s.attrs["width"] for s in graph.stages),
+            inner_widths=tuple(tuple(n.out_channels for n in _convs(own[f"{s.id}.blocks.0"]))
+                               for s in graph.stages if f"{s.id}.blocks.0" in own),
+            stride_on=",".join(sorted(strided_kernels)) or None,
+            avg_pool_shortcut=any(n.kind == "avg_pool" and ".downsample." in n.id
+                                  for n in graph.nodes),
+            grouped=any(n.kind == "conv2d" and (n.groups or 1) > 1 and not _is_depthwise(n)
+                        for n in all_own),
+            depthwise=any(_is_depthwise(n) for n in all_own),
+            inverted=inverted,
+            depthwise_first=bool(first_is_dw) and all(first_is_dw),
+            spatial_kernel=tuple(sorted({n.kernel_size for n in spatial})),
+            activations=tuple(sorted({n.kind for n in all_own if n.kind in ACTIVATION_KINDS})),
+            activations_per_block=_mode([sum(n.kind in ACTIVATION_KINDS for n in own[b.id])
+                                         for b in blocks]),
+            norms=tuple(sorted({n.kind for n in graph.nodes if n.kind in NORM_KINDS})),
+            norms_per_block=_mode([sum(n.kind in NORM_KINDS for n in own[b.id])
+                                   for b in blocks]),
+            separate_downsampling=bool(stage_level),
+            se=any(g.kind == "se" for g in graph.groups.values()),
+            splat=any(g.kind == "splat" for g in graph.groups.values()),
+            layer_scale=any(n.kind == "layer_scale" for n in graph.nodes),
+        )
+
+
+def _describe_stem(nodes: list[Node]) -> str:
+    parts = []
+    for n in nodes:
+        if n.kind == "conv2d":
+            parts.append(f"conv {n.kernel_size}x{n.kernel_size}/{n.stride}")
+        elif n.kind == "max_pool":
+            parts.append("max-pool")
+    convs = [p for p in parts if p.startswith("conv")]
+    if len(convs) == 1 and convs[0].endswith(f"/{convs[0].split('x')[1].split('/')[0]}") \
+            and "max-pool" not in parts:
+        return convs[0].replace("conv", "patchify")
+    if len(convs) > 1 and len(set(convs[1:])) == 1:
+        parts = [convs[0], f"{convs[1]} x{len(convs) - 1}"] + [p for p in parts
+                                                               if not p.startswith("conv")]
+    return " + ".join(parts) or "none"
+
+
+# ---- the catalog of named steps ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class StepRule:
+    key: str
+    name: str                       # the step as the field calls it
+    reverse_name: str               # the same step undone
+    feature: Callable[[Features], Any]
+    forward: Callable[[Any, Any], bool]  # old, new -> is this the step (not its undoing)?
+    explains: tuple[str, ...]       # setting paths (prefixes / suffixes) this step accounts for
+    describe: Callable[["Features", "Features"], str] = lambda fa, fb: ""
+
+
+def _stems(fa: "Features", fb: "Features") -> str:
+    return f"stem: {fa.stem} -> {fb.stem}"
+
+
+def _widths(fa: "Features", fb: "Features") -> str:
+    parts = []
+    if fa.widths != fb.widths:
+        parts.append(f"stage widths {_tuple_text(fa.widths)} -> {_tuple_text(fb.widths)}")
+    if fa.inner_widths != fb.inner_widths:
+        parts.append("layer widths of each stage's first block "
+                     f"{_tuple_text(tuple(map(_tuple_text, fa.inner_widths)))} -> "
+                     f"{_tuple_text(tuple(map(_tuple_text, fb.inner_widths)))}")
+    return "; ".join(parts)
+
+
+def _flag(old: Any, new: Any) -> bool:
+    return bool(new) and not old
+
+
+def _toward(key: Callable[[Any], Any]) -> Callable[[Any, Any], bool]:
+    """Direction of a value change: forward when `key` grows (ties broken by the values' text),
+    so swapping A and B always flips it."""
+    return lambda old, new: (key(new), repr(new)) > (key(old), repr(old))
+
+
+def _heaviest_share(depths: tuple[int, ...]) -> float:
+    return max(depths) / sum(depths) if depths else 0.0
+
+
+#: later = the direction the modernization papers went
+_ACTIVATION_ORDER = {"sigmoid": 0, "relu": 1, "relu6": 2, "hard_swish": 3, "silu": 4, "gelu": 5}
+_NORM_ORDER = {"batch_norm": 1, "layer_norm": 2}
+
+
+def _tuple_text(value: Any) -> str:
+    return "(" + ",".join(str(v) for v in value) + ")" if isinstance(value, tuple) else str(value)
+
+
+CATALOG: tuple[StepRule, ...] = (
+    StepRule("stage_ratio", "stage compute ratio", "stage compute ratio",
+             lambda f: f.depths, _toward(_heaviest_share), ("stages.depths",),
+             lambda fa, fb: f"depths {_tuple_text(fa.depths)} -> {_tuple_text(fb.depths)}"),
+    StepRule("patchify_stem", "patchify stem", "patchify stem removed",
+             lambda f: f.patchify_stem, _flag, ("stem",), _stems),
+    StepRule("deep_stem", "deep stem (ResNet-C)", "deep stem removed",
+             lambda f: f.stem_convs >= 3, _flag, ("stem",), _stems),
+    StepRule("stride_placement", "stride placement (ResNet-B)", "stride placement (ResNet-A)",
+             lambda f: f.stride_on, lambda old, new: new != "1x1", (".stride_on",),
+             lambda fa, fb: f"downsampling stride on the {fa.stride_on} -> {fb.stride_on} conv"),
+    StepRule("avg_pool_shortcut", "avg-pool shortcut (ResNet-D)", "avg-pool shortcut removed",
+             lambda f: f.avg_pool_shortcut, _flag, (".shortcut",)),
+    StepRule("grouped_conv", "grouped convolution (ResNeXt)", "grouped convolution removed",
+             lambda f: f.grouped, _flag, (".groups", ".width_per_group", ".cardinality")),
+    StepRule("depthwise_conv", "depthwise convolution", "depthwise convolution removed",
+             lambda f: f.depthwise, _flag, (".groups", ".width_per_group")),
+    StepRule("width", "width change", "width change",
+             lambda f: (f.widths, f.inner_widths),
+             _toward(lambda w: sum(w[0]) + sum(map(sum, w[1]))),
+             ("stages.widths", "stem.out_channels", "stem.widths", ".width_per_group",
+              ".bottleneck_ratio"), _widths),
+    StepRule("inverted_bottleneck", "inverted bottleneck", "inverted bottleneck removed",
+             lambda f: f.inverted, _flag, ("block.type", ".expand")),
+    StepRule("move_depthwise_up", "move the depthwise conv up", "depthwise conv moved down",
+             lambda f: f.depthwise_first, _flag, (".depthwise",)),
+    StepRule("kernel_size", "kernel size", "kernel size",
+             lambda f: f.spatial_kernel, _toward(lambda k: max(k or (0,))),
+             ("kernel_size",),
+             lambda fa, fb: f"block kernels {_tuple_text(fa.spatial_kernel)} -> "
+                            f"{_tuple_text(fb.spatial_kernel)}"),
+    StepRule("activation_swap", "activation swap", "activation swap",
+             lambda f: f.activations,
+             _toward(lambda acts: max((_ACTIVATION_ORDER.get(a, 0) for a in acts), default=-1)),
+             ("activation",),
+             lambda fa, fb: f"{'/'.join(fa.activations) or 'none'} -> "
+                            f"{'/'.join(fb.activations) or 'none'}"),
+    StepRule("fewer_activations", "fewer activations", "more activations",
+             lambda f: f.activations_per_block,
+             _toward(lambda n: -(n or 0)), ("activations",),
+             lambda fa, fb: f"activations per block {fa.activations_per_block} -> "
+                            f"{fb.activations_per_block}"),
+    StepRule("fewer_norms", "fewer norms", "more norms",
+             lambda f: f.norms_per_block, _toward(lambda n: -(n or 0)), ("norms",),
+             lambda fa, fb: f"norms per block {fa.norms_per_block} -> {fb.norms_per_block}"),
+    StepRule("norm_swap", "norm swap", "norm swap",
+             lambda f: f.norms,
+             _toward(lambda norms: max((_NORM_ORDER.get(n, 0) for n in norms), default=0)),
+             ("norm",),
+             lambda fa, fb: f"{'/'.join(fa.norms) or 'none'} -> {'/'.join(fb.norms) or 'none'}"),
+    StepRule("separate_downsampling", "separate downsampling layers",
+             "separate downsampling layers removed",
+             lambda f: f.separate_downsampling, _flag, ("stages.downsample",)),
+    StepRule("se", "squeeze-and-excitation added", "squeeze-and-excitation removed",
+             lambda f: f.se, _flag, (".se",)),
+    StepRule("split_attention", "split attention added", "split attention removed",
+             lambda f: f.splat, _flag, ("block.type", ".radix", ".avd")),
+    StepRule("layer_scale", "layer scale added", "layer scale removed",
+             lambda f: f.layer_scale, _flag, ("layer_scale",)),
+)
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str
+    name: str
+    detail: str
+    forward: bool
+    toggle: bool = True  # a feature added or removed, rather than a value changed
+
+    @property
+    def symbol(self) -> str:
+        return ("+" if self.forward else "-") if self.toggle else "~"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "name": self.name, "detail": self.detail,
+                "direction": "forward" if self.forward else "reverse"}
+
+
+def named_steps(fa: Features, fb: Features) -> list[Step]:
+    steps = []
+    for rule in CATALOG:
+        old, new = rule.feature(fa), rule.feature(fb)
+        if old == new:
+            continue
+        forward = rule.forward(old, new)
+        steps.append(Step(rule.key, rule.name if forward else rule.reverse_name,
+                          rule.describe(fa, fb), forward, toggle=rule.forward is _flag))
+    return steps
+
+
+def _explained(path: str, steps: list[Step]) -> bool:
+    keys = {s.key for s in steps}
+    for rule in CATALOG:
+        if rule.key not in keys:
+            continue
+        for pattern in rule.explains:
+            if pattern.startswith("."):
+                if pattern in "." + path or path.endswith(pattern[1:]):
+                    return True
+            elif path.startswith(pattern) or path.endswith(pattern) or f".{pattern}" in path:
+                return True
+    return False
+
+
+# ---- structure and effect ----------------------------------------------------------------
+
+_COMPARED = ("in_shape", "out_shape", "kernel_size", "stride", "padding", "groups",
+             "dilation", "bias", "param_shapes")
+
+
+def node_changes(a: Node, b: Node) -> dict[str, tuple[Any, Any]]:
+    """What differs between two layers of the same kind (wiring and derived counts aside)."""
+    out = {f: (getattr(a, f), getattr(b, f)) for f in _COMPARED if getattr(a, f) != getattr(b, f)}
+    if dict(a.attrs) != dict(b.attrs):
+        out["attrs"] = (dict(a.attrs), dict(b.attrs))
+    return out
+
+
+def _owner(node_id: str) -> str:
+    """The block (stages.i.blocks.j) or section (stem, stages.i, head) a node belongs to."""
+    parts = node_id.split(".")
+    if parts[0] == "stages" and len(parts) >= 4 and parts[2] == "blocks":
+        return ".".join(parts[:4])
+    if parts[0] == "stages" and len(parts) >= 2:
+        return ".".join(parts[:2])
+    return parts[0]
+
+
+def _signature(owner: str, n: Node) -> tuple[str, str]:
+    """What aligns layers across the two networks: kind, and the sub-module it sits in
+    (`downsample`, `se`, ...), so a shortcut's layers align with the shortcut's."""
+    local = n.id[len(owner) + 1:] if n.id.startswith(owner + ".") else n.id
+    return (n.kind, local.rpartition(".")[0])
+
+
+def _align(owner: str, na: list[Node], nb: list[Node]):
+    """Pairs (a, b) of aligned layers, (None, b) for added, (a, None) for removed: first by
+    kind and exact name, then, where that leaves gaps, by kind and enclosing sub-module.
+    difflib breaks ties by argument order, so the two sequences are always matched in one
+    canonical order: aligning B with A gives the mirror of aligning A with B."""
+    key_a = [(n.kind, n.id) for n in na]
+    key_b = [(n.kind, n.id) for n in nb]
+    if key_a > key_b:
+        for x, y in _align_ordered(owner, nb, na):
+            yield y, x
+    else:
+        yield from _align_ordered(owner, na, nb)
+
+
+def _align_ordered(owner: str, na: list[Node], nb: list[Node]):
+    def local(n: Node) -> str:
+        return n.id[len(owner) + 1:] if n.id.startswith(owner + ".") else n.id
+
+    exact = difflib.SequenceMatcher(a=[(n.kind, local(n)) for n in na],
+                                    b=[(n.kind, local(n)) for n in nb], autojunk=False)
+    for tag, i1, i2, j1, j2 in exact.get_opcodes():
+        if tag == "equal":
+            yield from zip(na[i1:i2], nb[j1:j2])
+            continue
+        ga, gb = na[i1:i2], nb[j1:j2]
+        loose = difflib.SequenceMatcher(a=[_signature(owner, n) for n in ga],
+                                        b=[_signature(owner, n) for n in gb], autojunk=False)
+        for tag2, k1, k2, l1, l2 in loose.get_opcodes():
+            if tag2 == "equal":
+                yield from zip(ga[k1:k2], gb[l1:l2])
+            else:
+                yield from ((n, None) for n in ga[k1:k2])
+                yield from ((None, n) for n in gb[l1:l2])
+
+
+def structure(a: ArchGraph, b: ArchGraph) -> dict[str, dict[str, Any]]:
+    """Layers added, removed and changed, per block (or section). Within a block the two layer
+    sequences are aligned by kind (difflib), so inserting a pool reads as one layer added rather
+    than every following layer changed."""
+    by_owner_a: dict[str, list[Node]] = collections.defaultdict(list)
+    by_owner_b: dict[str, list[Node]] = collections.defaultdict(list)
+    for n in a.nodes:
+        if n.kind != "input":
+            by_owner_a[_owner(n.id)].append(n)
+    for n in b.nodes:
+        if n.kind != "input":
+            by_owner_b[_owner(n.id)].append(n)
+    out: dict[str, dict[str, Any]] = {}
+    for owner in set(by_owner_a) | set(by_owner_b):
+        na, nb = by_owner_a.get(owner, []), by_owner_b.get(owner, [])
+        entry: dict[str, Any] = {"added": [], "removed": [], "changed": {}}
+        for x, y in _align(owner, na, nb):
+            if x is None:
+                entry["added"].append(y.id)
+            elif y is None:
+                entry["removed"].append(x.id)
+            else:
+                changes = node_changes(x, y)
+                if changes:
+                    entry["changed"][y.id] = changes
+        if entry["added"] or entry["removed"] or entry["changed"]:
+            out[owner] = entry
+    return dict(sorted(out.items(), key=lambda kv: _owner_order(kv[0])))
+
+
+def _owner_order(owner: str) -> tuple:
+    parts = owner.split(".")
+    rank = {"input": 0, "stem": 1, "stages": 2, "head": 3}.get(parts[0], 4)
+    nums = tuple(int(p) for p in parts if p.isdigit())
+    return (rank, nums)
+
+
+def effect(a: ArchGraph, b: ArchGraph) -> dict[str, Any]:
+    def row(ga: Group | None, gb: Group | None, name: str) -> dict[str, Any]:
+        pa, pb = (ga.params if ga else 0), (gb.params if gb else 0)
+        ma, mb = (ga.macs if ga else 0), (gb.macs if gb else 0)
+        return {"name": name, "params": [pa, pb], "params_delta": pb - pa, "macs": [ma, mb],
+                "macs_delta": mb - ma,
+                "output_shape": [list(ga.out_shape) if ga else None,
+                                 list(gb.out_shape) if gb else None]}
+    sa = {s.id: s for s in a.sections}
+    sb = {s.id: s for s in b.sections}
+    names = list(dict.fromkeys([*sa, *sb]))
+    names.sort(key=_owner_order)
+    return {
+        "total": {"params": [a.params, b.params], "params_delta": b.params - a.params,
+                  "macs": [a.macs, b.macs], "macs_delta": b.macs - a.macs,
+                  "output_shape": [list(a.output_shape), list(b.output_shape)]},
+        "sections": [row(sa.get(n), sb.get(n), n) for n in names],
+    }
+
+
+# ---- the diff ----------------------------------------------------------------------------
+
+@dataclass
+class Diff:
+    a_name: str
+    b_name: str
+    settings: list[Change]
+    steps: list[Step]
+    unrecognised: list[Change]
+    effect: dict[str, Any]
+    structure: dict[str, dict[str, Any]]
+    metadata: list[Change] = field(default_factory=list)
+    kinds: tuple[dict[str, str], dict[str, str]] = ({}, {})  # node id -> kind, in A and in B
+
+    @property
+    def architectural(self) -> bool:
+        """False when the two networks are the same layer for layer."""
+        return bool(self.structure) or self.effect["total"]["params_delta"] != 0 \
+            or self.effect["total"]["macs_delta"] != 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "a": self.a_name, "b": self.b_name,
+            "architectural_change": self.architectural,
+            "settings": [{"path": c.path, "old": c.old, "new": c.new} for c in self.settings],
+            "steps": [s.as_dict() for s in self.steps],
+            "unrecognised": [{"path": c.path, "old": c.old, "new": c.new}
+                             for c in self.unrecognised],
+            "effect": self.effect,
+            "structure": {k: {"added": v["added"], "removed": v["removed"],
+                              "changed": {n: {f: [_jsonable(x) for x in pair]
+                                              for f, pair in ch.items()}
+                                          for n, ch in v["changed"].items()}}
+                          for k, v in self.structure.items()},
+            "metadata": [{"path": c.path, "old": c.old, "new": c.new} for c in self.metadata],
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def _load(source: "str | os.PathLike | Spec", overrides=()) -> tuple[Spec, ArchGraph]:
+    from .resolver import resolve
+    spec = source if isinstance(source, Spec) else load(source, list(overrides))
+    return spec, resolve(spec)
+
+
+def diff(a: "str | os.PathLike | Spec", b: "str | os.PathLike | Spec") -> Diff:
+    """Compare two specs after resolution. Raises SpecError for an invalid spec."""
+    spec_a, graph_a = _load(a)
+    spec_b, graph_b = _load(b)
+    return diff_resolved(spec_a, graph_a, spec_b, graph_b)
+
+
+def diff_resolved(spec_a: Spec, graph_a: ArchGraph, spec_b: Spec, graph_b: ArchGraph) -> Diff:
+    sa = resolved_settings(spec_a, graph_a)
+    sb = resolved_settings(spec_b, graph_b)
+    stages = max(len(graph_a.stages), len(graph_b.stages))
+    fa, fb = Features.of(graph_a), Features.of(graph_b)
+    changes = setting_changes(sa, sb, stages, (fa.stem, fb.stem))
+    steps = named_steps(fa, fb)
+    unrecognised = [c for c in changes if not _explained(c.path, steps)]
+    metadata = [Change(k, getattr(spec_a, k), getattr(spec_b, k)) for k in ("name", "description")
+                if getattr(spec_a, k) != getattr(spec_b, k)]
+    return Diff(spec_a.name, spec_b.name, changes, steps, unrecognised,
+                effect(graph_a, graph_b), structure(graph_a, graph_b), metadata,
+                ({n.id: n.kind for n in graph_a.nodes}, {n.id: n.kind for n in graph_b.nodes}))

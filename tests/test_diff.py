@@ -1,0 +1,168 @@
+"""Semantic diff: named steps on minimal pairs, symmetry, and deltas against built modules."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+import archspec
+import cli
+from archspec.diff import CATALOG, diff
+from conftest import ROOT
+
+R50 = ROOT / "specs" / "resnet50.yaml"
+
+
+# (step key, overrides on resnet50 that make exactly that step)
+MINIMAL_PAIRS = [
+    ("stage_ratio", ["stages.depths=[3,3,9,3]"]),
+    ("patchify_stem", ["stem={type: patchify, out_channels: 64, patch_size: 4, norm: none}"]),
+    ("deep_stem", ["stem={type: deep}"]),
+    ("stride_placement", ["block.stride_on=1x1"]),
+    ("avg_pool_shortcut", ["block.shortcut=avg_pool_projection"]),
+    # 32x2d keeps the 3x3 width of ResNet-50 (64); 32x4d would also widen it (a width change)
+    ("grouped_conv", ["block.groups=32", "block.width_per_group=2"]),
+    ("depthwise_conv", ["block.groups=depthwise"]),
+    ("width", ["stages.widths=[384,768,1536,3072]", "stem.out_channels=96"]),
+    ("activation_swap", ["activation=gelu"]),
+    ("norm_swap", ["norm=layer_norm"]),
+]
+
+
+@pytest.mark.parametrize("key,overrides", MINIMAL_PAIRS, ids=[k for k, _ in MINIMAL_PAIRS])
+def test_named_step_recognised_on_minimal_pair(key, overrides):
+    a = archspec.load(R50)
+    b = archspec.load(R50, overrides)
+    d = diff(a, b)
+    assert [s.key for s in d.steps] == [key]
+    assert d.steps[0].forward == (key != "stride_placement")  # v1.5 -> v1 undoes ResNet-B
+    assert d.unrecognised == []
+    assert d.architectural
+
+
+def test_catalog_covers_the_issue_list():
+    """The steps issue 5 names (SE/split attention/kernel etc. included) are in the catalog."""
+    keys = {r.key for r in CATALOG}
+    assert {"stage_ratio", "patchify_stem", "deep_stem", "stride_placement", "avg_pool_shortcut",
+            "grouped_conv", "depthwise_conv", "width", "inverted_bottleneck",
+            "move_depthwise_up", "kernel_size", "activation_swap", "fewer_activations",
+            "fewer_norms", "norm_swap", "separate_downsampling", "se",
+            "split_attention"} <= keys
+
+
+@pytest.mark.parametrize("override", ["head.dropout=0.2", "zero_init_residual=false",
+                                      "head.num_classes=10"])
+def test_unrelated_change_is_listed_as_itself(override):
+    d = diff(archspec.load(R50), archspec.load(R50, [override]))
+    assert d.steps == []
+    assert [c.path for c in d.unrecognised] == [override.split("=")[0]]
+
+
+def test_diff_with_itself_is_empty():
+    d = diff(R50, R50)
+    assert (d.settings, d.steps, d.unrecognised, d.structure) == ([], [], [], {})
+    assert not d.architectural
+    assert d.effect["total"]["params_delta"] == 0 and d.effect["total"]["macs_delta"] == 0
+
+
+def test_differently_written_specs_show_no_architectural_change(tmp_path):
+    """depths vs ratio x unit, explicit defaults vs none, inherited vs written out."""
+    written = tmp_path / "written.yaml"
+    written.write_text(
+        "name: other\nnorm: {type: batch_norm, eps: 1.0e-5}\nactivation: relu\n"
+        "stem: {type: classic, out_channels: 64, kernel_size: 7, pool: max}\n"
+        "stages:\n  ratio: [1, 1, 3, 1]\n  unit: 3\n  widths: [256, 512, 1024, 2048]\n"
+        "  strides: [1, 2, 2, 2]\n"
+        "block: {type: bottleneck, groups: 1, stride_on: 3x3}\n")
+    inherited = tmp_path / "inherited.yaml"
+    inherited.write_text(f"base: {R50}\nname: x\nstages:\n  depths: [3, 3, 9, 3]\n")
+    d = diff(inherited, written)
+    assert not d.architectural and d.settings == [] and d.steps == []
+
+
+@pytest.mark.parametrize("a,b", [("resnet50", "resnet50d"), ("resnet18", "resnet50"),
+                                 ("resnet26d", "wide_resnet50_2"),
+                                 ("resnet50_v1", "resnet152")])
+def test_diff_is_antisymmetric(a, b):
+    ab = diff(ROOT / "specs" / f"{a}.yaml", ROOT / "specs" / f"{b}.yaml")
+    ba = diff(ROOT / "specs" / f"{b}.yaml", ROOT / "specs" / f"{a}.yaml")
+    assert [c.reversed() for c in ab.settings] == ba.settings
+    assert [(s.key, s.forward) for s in ab.steps] == [(s.key, not s.forward) for s in ba.steps]
+    assert ab.effect["total"]["params_delta"] == -ba.effect["total"]["params_delta"]
+    assert ab.effect["total"]["macs_delta"] == -ba.effect["total"]["macs_delta"]
+    for owner in set(ab.structure) | set(ba.structure):
+        assert sorted(ab.structure[owner]["added"]) == sorted(ba.structure[owner]["removed"])
+        assert sorted(ab.structure[owner]["removed"]) == sorted(ba.structure[owner]["added"])
+        assert len(ab.structure[owner]["changed"]) == len(ba.structure[owner]["changed"])
+
+
+def test_deltas_equal_the_difference_of_the_built_modules():
+    """Effect deltas against torch's own counters (parameters; FlopCounterMode MACs)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+    a, b = ROOT / "specs" / "resnet18.yaml", ROOT / "specs" / "resnet34.yaml"
+    counts = []
+    for path in (a, b):
+        model = archspec.build(path).eval()
+        with FlopCounterMode(display=False) as fc, torch.no_grad():
+            model(torch.zeros(1, 3, 224, 224))
+        counts.append((sum(p.numel() for p in model.parameters()), fc.get_total_flops() // 2))
+    d = diff(a, b)
+    assert d.effect["total"]["params_delta"] == counts[1][0] - counts[0][0]
+    assert d.effect["total"]["macs_delta"] == counts[1][1] - counts[0][1]
+    per_stage = {r["name"]: r for r in d.effect["sections"]}
+    assert per_stage["stem"]["params_delta"] == 0 and per_stage["head"]["params_delta"] == 0
+
+
+def test_structure_aligns_an_inserted_pool():
+    """ResNet-D inserts an avg-pool before the shortcut conv: one layer added, the conv's stride
+    changed; not 'every later layer changed'."""
+    d = diff(R50, ROOT / "specs" / "resnet50d.yaml")
+    block = d.structure["stages.1.blocks.0"]
+    assert block["added"] == ["stages.1.blocks.0.downsample.0"]
+    assert block["removed"] == []
+    assert set(block["changed"]) == {"stages.1.blocks.0.downsample.1"}
+    assert block["changed"]["stages.1.blocks.0.downsample.1"]["stride"] == (2, 1)
+
+
+def test_cli_diff_text_and_json(capsys):
+    assert cli.main(["diff", str(R50), str(ROOT / "specs" / "resnet50d.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "+ deep stem (ResNet-C)" in out and "+ avg-pool shortcut (ResNet-D)" in out
+    assert "stem: conv 7x7/2 + max-pool -> conv 3x3/2 + conv 3x3/1 x2 + max-pool" in out
+    assert cli.main(["diff", str(R50), str(ROOT / "specs" / "resnet50d.yaml"), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {s["key"] for s in data["steps"]} == {"deep_stem", "avg_pool_shortcut"}
+    # ARCHITECTURES.md: resnet50 25,557,032 and resnet50d 25,576,264 parameters
+    assert data["effect"]["total"]["params"] == [25_557_032, 25_576_264]
+
+
+def test_cli_diff_chain_formats(capsys):
+    chain = [str(ROOT / "specs" / f"{n}.yaml") for n in ("resnet50", "resnet50c", "resnet50d")]
+    assert cli.main(["diff", "--chain", *chain, "--format", "csv"]) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0][:3] == ["#", "spec", "steps"]
+    assert [r[1] for r in rows[1:]] == ["resnet50", "resnet50c", "resnet50d"]
+    assert rows[2][2] == "deep stem (ResNet-C)" and rows[3][2] == "avg-pool shortcut (ResNet-D)"
+    assert cli.main(["diff", "--chain", *chain, "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [r["gmacs"] for r in data] == [4.09, 4.33, 4.33]  # ARCHITECTURES.md table
+    assert cli.main(["diff", "--chain", *chain, "--format", "markdown"]) == 0
+    assert capsys.readouterr().out.startswith("| # | spec | steps |")
+
+
+def test_cli_diff_needs_two_specs(capsys):
+    assert cli.main(["diff", str(R50)]) == 2
+    assert "expected two specs" in capsys.readouterr().err
+
+
+def test_diff_does_not_import_torch():
+    code = ("import sys, cli; cli.main(['diff', '--chain', 'specs/resnet50.yaml', "
+            "'specs/resnet50d.yaml']); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60)
+    assert out.stdout.strip().splitlines()[-1] == "False"
