@@ -22,9 +22,6 @@ if TYPE_CHECKING:
 __all__ = ["ArchGraph", "Group", "InternalError", "Location", "Node", "Problem", "Spec",
            "SpecError", "build", "load", "resolve", "to_module", "to_networkx"]
 
-SpecLike = "str | os.PathLike | Spec | ArchGraph"
-
-
 def _overrides(kwargs: dict[str, Any]) -> list[str]:
     """build(spec, head__num_classes=10) -> ['head.num_classes=10'] (`__` separates levels)."""
     import json

@@ -5,9 +5,9 @@ stage's stride (and a shortcut projection when the shape changes), the rest keep
 """
 from __future__ import annotations
 
-from .blocks import BlockContext, BlockSpecBase
+from .blocks import BlockContext
 from .blocks.stems import StemContext
-from .errors import InternalError, Path, Problem, SpecError, format_path
+from .errors import Path, Problem, SpecError, format_path
 from .ir import ArchGraph
 from .primitives import Builder, Tensor
 from .spec import Spec
@@ -137,5 +137,3 @@ def _locate(spec: Spec, problem: Problem, block_path: Path) -> Problem:
     return Problem(spec.location(path) or spec.location(block_path), problem.path,
                    problem.message, problem.hint)
 
-
-__all__ = ["resolve", "BlockSpecBase", "InternalError"]

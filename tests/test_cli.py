@@ -80,8 +80,13 @@ def test_usage_error_exit_2(capsys):
 
 
 def test_console_script_and_cli_py_share_the_entry():
+    """pyproject's `archspec` console script and cli.py run the same function."""
+    import tomllib
+
     from archspec.cli import main
     assert cli.main is main
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"archspec": "archspec.cli:main"}
 
 
 def test_cli_py_runs_as_a_script():
