@@ -496,3 +496,38 @@ def test_public_api():
     assert dot.source == archspec.to_dot(graph, level="stage").source
     assert type(dot).__name__ == "Digraph"
     assert set(archspec.to_networkx(SMALL).nodes) == {n.id for n in graph.nodes}
+
+
+# ---- the documentation's examples run ------------------------------------------------------
+def _doc_blocks(language: str) -> list[str]:
+    text = (ROOT / "docs" / "render.md").read_text()
+    return re.findall(rf"```{language}\n(.*?)```", text, flags=re.S)
+
+
+def test_docs_commands_run(tmp_path, monkeypatch, capsys):
+    import shlex
+    monkeypatch.chdir(tmp_path)
+    commands = [line for block in _doc_blocks("bash") for line in block.splitlines()
+                if "python cli.py render" in line]
+    assert len(commands) >= 8
+    for line in commands:
+        words = shlex.split(line.replace("specs/", f"{SPEC_DIR}/"))
+        env = dict(w.split("=", 1) for w in words[:words.index("python")])
+        args = words[words.index("cli.py") + 1:]
+        out = pathlib.Path(args[args.index("-o") + 1])
+        if out.suffix in (".png", ".pdf") and not HAS_DOT:
+            continue
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        assert main(args) == 0, line
+        for key in env:
+            monkeypatch.delenv(key)
+        assert out.stat().st_size > 0, line
+
+
+def test_docs_python_example_runs(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    (block,) = _doc_blocks("python")
+    namespace: dict = {}
+    exec(compile(block, "docs/render.md", "exec"), namespace)
+    assert namespace["svg"].lstrip().startswith(b"<?xml")

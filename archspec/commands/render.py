@@ -1,4 +1,4 @@
-"""`archspec render SPEC -o FILE`: draw the architecture at stage, block or layer level (no torch)."""
+"""`archspec render SPEC -o FILE`: draw a spec at stage, block or layer level, without torch."""
 from __future__ import annotations
 
 import argparse

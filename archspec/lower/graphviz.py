@@ -22,6 +22,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import textwrap
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -503,8 +504,10 @@ class _View:
 
 def _swatch(attrs: str, text: str | None = None) -> str:
     """A legend's colour sample: a fixed-size cell (optionally holding a symbol)."""
-    inner = f'<FONT POINT-SIZE="9">{escape(text)}</FONT>' if text else ""
-    return f'<TD {attrs} FIXEDSIZE="TRUE" WIDTH="18" HEIGHT="12">{inner}</TD>'
+    if text:  # sized by its text (a fixed size too small for the glyph draws a warning)
+        return (f'<TD {attrs} WIDTH="18" HEIGHT="12"><FONT POINT-SIZE="9">{escape(text)}'
+                '</FONT></TD>')
+    return f'<TD {attrs} FIXEDSIZE="TRUE" WIDTH="18" HEIGHT="12"></TD>'
 
 
 #: Marks explained under the legend: (swatch cell, text).
@@ -860,6 +863,8 @@ def _draw_system(exe: str, source: str, fmt: str) -> bytes:
         err = done.stderr.decode(errors="replace").strip()
         raise RenderError(f"{exe} -T{fmt} failed (exit {done.returncode}): {err}\n"
                           f"  hint: {_install_hint(fmt)}")
+    if done.stderr.strip():  # e.g. a bitmap too large for cairo, scaled down: say so
+        print(done.stderr.decode(errors="replace").strip(), file=sys.stderr)
     return done.stdout
 
 
