@@ -5,6 +5,7 @@
     >>> graph.params, graph.macs
     (25557032, 4089184256)
     >>> model = archspec.build("specs/resnet50.yaml")     # torch.nn.Module
+    >>> dot = archspec.to_dot("specs/resnet50.yaml", level="stage")  # graphviz.Digraph, no torch
 """
 from __future__ import annotations
 

@@ -93,6 +93,7 @@ def test_stage_level_has_one_node_per_section(spec_path):
         label = mine[stage.id]
         assert f"\u00d7{stage.attrs['depth']}" in label
         assert f"width {stage.attrs['width']}" in label
+        assert f"output {shape_str(stage.out_shape)}" in label
         assert f"{human(stage.params)} params" in label and f"{human(stage.macs)} MACs" in label
 
 

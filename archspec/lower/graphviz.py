@@ -670,7 +670,8 @@ def _stage_item(view: _View, stage: Group) -> _Item:
     legend = view.family(stage.id)
     a = stage.attrs
     lines = [f"{a.get('family', legend[1])} {TIMES}{a.get('depth', '?')}",
-             SEP.join(f"{k} {a[k]}" for k in ("width", "stride") if k in a)]
+             SEP.join(f"{k} {a[k]}" for k in ("width", "stride") if k in a),
+             f"output {shape_text(stage.out_shape)}"]
     small = [_stats(stage.params, stage.macs)] if view.stats else []
     extra = {"tooltip": _tooltip(stage.id, stage.source)}
     if _downsamples(stage.in_shape, stage.out_shape):
