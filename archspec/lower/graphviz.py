@@ -294,10 +294,6 @@ class _Index:
     def in_block(self, gid: str) -> bool:
         return any(self.is_block(a) for a in self.ancestors(gid))
 
-    def is_section(self, gid: str) -> bool:
-        """Stem, head and other parts directly under the network (stages are sections too)."""
-        return self.parent.get(gid) == "" or self.graph.groups[gid].kind == "stage"
-
     def contains_blocks(self, gid: str) -> bool:
         return any(self.is_block(g) or self.contains_blocks(g)
                    for g in (_join(gid, c) for c in self.graph.groups[gid].children)
@@ -738,8 +734,7 @@ def _emit_layers(view: _View, gid: str, where: graphviz.Digraph) -> None:
             continue
         group = view.graph.groups[full]
         section, text, colour = view.family(full)
-        if not index.in_block(full):
-            view.legend[section].setdefault(text, colour)
+        view.legend[section].setdefault(text, colour)
         if group.kind == "stage":
             style = {"style": "rounded", "color": _dark(colour), "penwidth": "1.5"}
         elif index.in_block(full):
