@@ -5,6 +5,7 @@
     >>> graph.params, graph.macs
     (25557032, 4089184256)
     >>> model = archspec.build("specs/resnet50.yaml")     # torch.nn.Module
+    >>> dot = archspec.to_dot("specs/resnet50.yaml", level="stage")  # graphviz.Digraph, no torch
 """
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ from .ir import ArchGraph, Group, Node
 from .spec import Spec, load
 
 if TYPE_CHECKING:
+    import graphviz
     import networkx
     from torch import nn
 
 __all__ = ["ArchGraph", "Group", "InternalError", "Location", "Node", "Problem", "Spec",
-           "SpecError", "build", "load", "resolve", "to_module", "to_networkx"]
+           "SpecError", "build", "load", "resolve", "to_dot", "to_module", "to_networkx"]
 
 def _overrides(kwargs: dict[str, Any]) -> list[str]:
     """build(spec, head__num_classes=10) -> ['head.num_classes=10'] (`__` separates levels)."""
@@ -59,3 +61,12 @@ def to_module(graph: ArchGraph) -> "nn.Module":
 def to_networkx(spec: "str | os.PathLike | Spec | ArchGraph") -> "networkx.DiGraph":
     from .lower.networkx import to_networkx as _to_networkx
     return _to_networkx(resolve(spec))
+
+
+def to_dot(spec: "str | os.PathLike | Spec | ArchGraph", level: str = "block", *,
+           expand: bool = False, stats: bool = True, rankdir: str = "TB") -> "graphviz.Digraph":
+    """The diagram of a spec as a `graphviz.Digraph` (`.source` is the DOT text). Never imports
+    torch. level: `stage`, `block` (runs of identical blocks collapsed unless `expand`) or
+    `layer`; stats: params and MACs on nodes; rankdir: `TB` or `LR`. See docs/render.md."""
+    from .lower.graphviz import to_dot as _to_dot
+    return _to_dot(resolve(spec), level, expand=expand, stats=stats, rankdir=rankdir)
