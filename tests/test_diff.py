@@ -166,3 +166,39 @@ def test_diff_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          timeout=60)
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_render_marks_added_and_removed_blocks(tmp_path, capsys):
+    """resnet26d -> resnet50d adds blocks; the marks are exactly B's blocks that A lacks."""
+    a, b = ROOT / "specs" / "resnet26d.yaml", ROOT / "specs" / "resnet50d.yaml"
+    blocks = [{g.id for g in archspec.resolve(p).blocks} for p in (a, b)]
+    out = tmp_path / "d.dot"
+    assert cli.main(["diff", str(a), str(b), "--render", str(out)]) == 0
+    dot = out.read_text()
+    from archspec.commands.diff import diff_marks
+    marks, removed = diff_marks(diff(a, b))
+    assert {k for k, v in marks.items() if v == "added"} == blocks[1] - blocks[0]
+    assert removed == []
+    drawn = {}
+    for line in dot.splitlines():
+        line = line.strip()
+        if line.startswith('"stages.') and ".blocks." in line.split(" ")[0]:
+            drawn[line.split(" ")[0].strip('"')] = line
+    added_drawn = {i for i in drawn if i in blocks[1] - blocks[0]}
+    # runs are never mixed: every drawn added block is green, every other one is not
+    assert added_drawn and all('color="#1a9850"' in drawn[i] for i in added_drawn)
+    assert not any('color="#1a9850"' in line for i, line in drawn.items() if i not in added_drawn)
+    # every stage that gained blocks shows a marked node
+    assert {i.split(".blocks.")[0] for i in added_drawn} == {
+        i.split(".blocks.")[0] for i in blocks[1] - blocks[0]}
+    assert "diff: added in B" in dot
+    marks, removed = diff_marks(diff(b, a))
+    assert set(removed) == blocks[1] - blocks[0] and marks == {}
+    assert cli.main(["diff", str(b), str(a), "--render", str(out)]) == 0
+    assert "removed (only in A)" in out.read_text()
+
+
+def test_render_rejects_unknown_extension(tmp_path, capsys):
+    assert cli.main(["diff", str(R50), str(R50), "--render", str(tmp_path / "x.txt")]) == 2
+    assert "expected a .svg, .png, .pdf or .dot file" in capsys.readouterr().err
+    assert not (tmp_path / "x.txt").exists()

