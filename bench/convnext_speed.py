@@ -4,12 +4,12 @@
                                    [--runs 10] [--threads 2]
 
 The reference is the textbook ConvNeXt as torchvision's `CNBlock` structures it (depthwise conv,
-permute to NHWC, LayerNorm, Linear, GELU, Linear, permute back, x layer scale, + input; LayerNorm2d +
-2x2 conv downsampling; patchify stem + LayerNorm2d; pool, LayerNorm, Linear), written in ~40 lines
-with no archspec code. Both get the same weights (copied by parameter order, checked by shape), so
-their outputs are compared too. Forward passes alternate in one process, under `torch.no_grad()`,
-in eval mode; the script prints medians and the ratio archspec / reference (1.00 = as fast), and
-the ratio of the fastest runs (steadier than medians on a machine shared with other jobs).
+permute to NHWC, LayerNorm, Linear, GELU, Linear, permute back, x layer scale, + input;
+LayerNorm2d + 2x2 conv downsampling; patchify stem + LayerNorm2d; pool, LayerNorm, Linear),
+written in ~40 lines with no archspec code. Both get the same weights (copied by parameter order,
+checked by shape), so their outputs are compared too. Forward passes alternate in one process,
+under `torch.no_grad()`, in eval mode; the script prints medians and their ratio archspec /
+reference (1.00 = as fast), and the ratio of the fastest runs as a second reading.
 """
 from __future__ import annotations
 

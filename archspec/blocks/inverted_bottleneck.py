@@ -1,19 +1,19 @@
 """Inverted bottleneck (MobileNetV2, Sandler et al. 2018) and the ConvNeXt block (Liu et al. 2022).
 
-inverted_bottleneck: 1x1 expand -> norm -> act -> kxk depthwise (stride) -> norm -> act -> 1x1 project
-                     -> norm (linear: no act), + input when stride 1 and widths match.
-convnext:            7x7 depthwise -> LayerNorm -> Linear C->4C -> GELU -> Linear 4C->C -> layer scale
-                     -> drop path, + input.
+inverted_bottleneck: 1x1 expand -> norm -> act -> kxk depthwise (stride) -> norm -> act
+                     -> 1x1 project -> norm (no act), + input when stride 1 and widths match.
+convnext:            7x7 depthwise -> LayerNorm -> Linear C->4C -> GELU -> Linear 4C->C
+                     -> layer scale -> drop path, + input.
 
-One plan builds both: `convnext` is the inverted bottleneck with ConvNeXt's defaults. The settings in
-between (where the expansion width comes from, where the depthwise conv sits, one or every norm and
-activation, an activation after the add, conv biases, 1x1 convs or channels-last Linear layers, layer
-scale) are the steps of the paper's ResNet-50 -> ConvNeXt-T roadmap, so every intermediate model is
-this block with a few settings changed (specs/roadmap/resnet50_to_convnext_t/).
+One plan builds both: `convnext` is the inverted bottleneck with ConvNeXt's defaults. The settings
+in between (where the expansion width comes from, where the depthwise conv sits, one or every norm
+and activation, an activation after the add, conv biases, 1x1 convs or channels-last Linear layers,
+layer scale) are the steps of the paper's ResNet-50 -> ConvNeXt-T roadmap, so every intermediate
+model is this block with a few settings changed (specs/roadmap/resnet50_to_convnext_t/).
 
-Layer names follow timm: depthwise in the middle (MobileNetV2) `conv_pw, norm1, act1, conv_dw, norm2,
-act2, conv_pwl, norm3`; depthwise first (ConvNeXt) `conv_dw, norm, act, mlp.fc1, mlp.norm1, mlp.act,
-mlp.fc2, mlp.norm2`; then `layer_scale` (parameter `gamma`), `drop_path`, `add`, `act_out`.
+Layer names follow timm: depthwise in the middle (MobileNetV2) `conv_pw, norm1, act1, conv_dw,
+norm2, act2, conv_pwl, norm3`; depthwise first (ConvNeXt) `conv_dw, norm, act, mlp.fc1, mlp.norm1,
+mlp.act, mlp.fc2, mlp.norm2`; then `layer_scale` (parameter `gamma`), `drop_path`, `add`, `act_out`.
 """
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ class InvertedBottleneckSpec(BlockSpecBase):
     pointwise: Literal["conv", "linear"] = "conv"
     """The two pointwise layers as 1x1 convs (`conv`) or as Linear layers over channels-last
     tensors (`linear`, ConvNeXt's fast path: permute, norm, Linear, act, Linear, permute back).
-    Same parameters and MACs; `linear` needs `depthwise_position: first` and layer norm (or none)."""
+    Same parameters and MACs; `linear` needs `depthwise_position: first` and layer norm or none."""
 
     @field_validator("kernel_size")
     @classmethod

@@ -46,4 +46,5 @@ class LayerDownsample(Model):
 
 
 #: type tag -> spec class, for `stages.downsample`.
-DOWNSAMPLES = {cls.model_fields["type"].default: cls for cls in (InBlockDownsample, LayerDownsample)}
+DOWNSAMPLES = {cls.model_fields["type"].default: cls
+               for cls in (InBlockDownsample, LayerDownsample)}
