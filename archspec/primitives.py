@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Iterator, NamedTuple
 
+from .errors import InternalError
 from .ir import EMPTY, ArchGraph, Group, Node, Shape
 
 
@@ -88,7 +89,10 @@ class Builder:
             self._stack.pop()
         first, end = open_group.first_node, len(self.nodes)
         if open_group.kind == "residual":
-            _split_residual(open_group)
+            if "add" in open_group.children:
+                _split_residual(open_group)
+            else:  # a block whose shape change leaves no shortcut (MobileNetV2): a plain chain
+                open_group.kind = "sequential"
         self.groups[full] = Group(
             id=full, kind=open_group.kind, children=tuple(open_group.children),
             in_shape=open_group.in_shape,
@@ -144,25 +148,52 @@ class Builder:
                          bias=bias, param_shapes=shapes, macs=macs)
 
     def linear(self, name: str, x: Tensor, out_features: int, bias: bool = True) -> Tensor:
-        """A linear layer over the channels, applied at every position."""
-        positions = math.prod(x.shape[1:]) if len(x.shape) > 1 else 1
-        shapes = (("weight", (out_features, x.shape[0])),)
+        """A linear layer over the last dimension (as torch's nn.Linear): the features of a
+        pooled vector (C,), or the channels of a channels-last map (H, W, C) at every position."""
+        in_features = x.shape[-1]
+        positions = math.prod(x.shape[:-1])
+        shapes = (("weight", (out_features, in_features)),)
         if bias:
             shapes += (("bias", (out_features,)),)
-        return self._add(name, "linear", (x,), (out_features,) + x.shape[1:], bias=bias,
-                         param_shapes=shapes, macs=positions * out_features * x.shape[0])
+        return self._add(name, "linear", (x,), x.shape[:-1] + (out_features,), bias=bias,
+                         param_shapes=shapes, macs=positions * out_features * in_features)
 
     def norm(self, name: str, x: Tensor, kind: str, eps: float, zero_init: bool = False,
-             momentum: float | None = None) -> Tensor:
-        """Batch norm, or layer norm over the channels at each position (channels first)."""
-        c = x.channels
+             momentum: float | None = None, channels_last: bool = False) -> Tensor:
+        """Batch norm, or layer norm over the channels at each position: channels first (C, H, W)
+        by default, or channels last (H, W, C) after a `permute` (layer norm only)."""
+        if channels_last and kind != "layer_norm":
+            raise InternalError(f"{kind} on a channels-last tensor ({name})")
+        c = x.shape[-1] if channels_last else x.channels
         attrs: dict[str, Any] = {"eps": eps}
         if momentum is not None:
             attrs["momentum"] = momentum
         if zero_init:
             attrs["zero_init"] = True
+        if channels_last:
+            attrs["channels_last"] = True
         return self._add(name, kind, (x,), x.shape,
                          param_shapes=(("weight", (c,)), ("bias", (c,))), attrs=attrs)
+
+    def permute(self, name: str, x: Tensor, layout: str) -> Tensor:
+        """Reorder a feature map to `channels_last` (C, H, W) -> (H, W, C), or back to
+        `channels_first`. The IR records the real tensor shapes on either side."""
+        if layout == "channels_last":
+            dims, out = (0, 2, 3, 1), x.shape[1:] + x.shape[:1]
+        elif layout == "channels_first":
+            dims, out = (0, 3, 1, 2), x.shape[-1:] + x.shape[:-1]
+        else:
+            raise InternalError(f"unknown layout {layout!r} ({name})")
+        return self._add(name, "permute", (x,), out, attrs={"dims": dims, "layout": layout})
+
+    def layer_scale(self, name: str, x: Tensor, init: float, channels_last: bool = False) -> Tensor:
+        """Per-channel learnable scale `gamma` (CaiT, ConvNeXt), starting at `init`."""
+        c = x.shape[-1] if channels_last else x.channels
+        attrs: dict[str, Any] = {"init": init}
+        if channels_last:
+            attrs["channels_last"] = True
+        return self._add(name, "layer_scale", (x,), x.shape, param_shapes=(("gamma", (c,)),),
+                         attrs=attrs)
 
     def act(self, name: str, x: Tensor, kind: str) -> Tensor:
         return self._add(name, kind, (x,), x.shape)

@@ -22,6 +22,7 @@ def resolve(spec: Spec) -> ArchGraph:
     h, w = spec.input.hw
     x = b.input((spec.input.channels, h, w))
     total_blocks = sum(depths)
+    downsample = spec.stages.downsample
     with b.group("", "network", x, name=spec.name):
         b.source = _where(spec, ("stem",))
         with b.group("stem", "sequential", x, family=f"{spec.stem.type} stem"):
@@ -35,12 +36,19 @@ def resolve(spec: Spec) -> ArchGraph:
                 b.source = _where(spec, path)
                 with b.group(str(i), "stage", x, family=block.family, type=block.type,
                              depth=depth, width=width, stride=stride):
+                    block_stride = stride
+                    if downsample.type == "layer":  # ConvNeXt: the blocks keep the shape
+                        block_stride = 1
+                        if stride > 1 or x.channels != width:
+                            b.source = _where(spec, ("stages", "downsample"))
+                            x = downsample.plan(b, x, width, stride, downsample.norm or spec.norm)
+                            b.source = _where(spec, path)
                     with b.group("blocks", "sequential", x):
                         for j in range(depth):
                             rate = spec.drop_path_rate * done / max(total_blocks - 1, 1)
                             ctx = BlockContext(
                                 builder=b, x=x, out_channels=width,
-                                stride=stride if j == 0 else 1,
+                                stride=block_stride if j == 0 else 1,
                                 norm=block.norm or spec.norm,
                                 activation=block.activation or spec.activation,
                                 zero_init_residual=spec.zero_init_residual,
@@ -59,7 +67,7 @@ def resolve(spec: Spec) -> ArchGraph:
     if problems:
         raise SpecError(problems)
     graph = b.finish(spec.name, spec.description, (spec.input.channels, h, w),
-                     attrs={"source": spec.path})
+                     attrs={"source": spec.path, "init": spec.init.model_dump()})
     graph.lint()
     return graph
 
@@ -67,6 +75,13 @@ def resolve(spec: Spec) -> ArchGraph:
 def _plan_head(spec: Spec, b: Builder, x: Tensor) -> Tensor:
     head = spec.head
     with b.group("head", "sequential", x, family="head"):
+        if head.conv is not None:  # MobileNetV2's pre-logits 1x1 conv to 1280
+            conv, norm = head.conv, head.conv.norm or spec.norm
+            x = b.conv("conv", x, conv.out_channels, conv.kernel_size, bias=norm.type == "none")
+            if norm.type != "none":
+                x = b.norm("conv_norm", x, norm.type, norm.resolved_eps, momentum=norm.momentum)
+            if (conv.activation or spec.activation) != "none":
+                x = b.act("conv_act", x, conv.activation or spec.activation)
         x = b.global_pool("pool", x, head.pool)
         if head.norm.type != "none":
             x = b.norm("norm", x, head.norm.type, head.norm.resolved_eps, momentum=head.norm.momentum)

@@ -14,17 +14,20 @@ from typing import Annotated, Any, Literal, Union
 import pydantic
 from pydantic import Field, PrivateAttr, TypeAdapter, field_validator, model_validator
 
-from .blocks import BLOCKS, STEMS
+from .blocks import BLOCKS, DOWNSAMPLES, STEMS
 from .blocks.base import Activation, BlockSpecBase, Model, NormSpec
 from .errors import Location, Path, Problem, SpecError, did_you_mean, format_path
 from .loader import SourceMap, apply_overrides, load_file
 
 BlockSpec = Annotated[Union[tuple(BLOCKS.values())], Field(discriminator="type")]  # type: ignore
 StemSpec = Annotated[Union[tuple(STEMS.values())], Field(discriminator="type")]  # type: ignore
+DownsampleSpec = Annotated[Union[tuple(DOWNSAMPLES.values())],  # type: ignore
+                           Field(discriminator="type")]
 _block_adapter: TypeAdapter = TypeAdapter(BlockSpec)
 
 #: field name -> registry, for fields whose values are tagged by `type`.
-_TAGGED = {"block": ("block", BLOCKS), "stem": ("stem", STEMS)}
+_TAGGED = {"block": ("block", BLOCKS), "stem": ("stem", STEMS),
+           "downsample": ("downsampling", DOWNSAMPLES)}
 
 
 class InputSpec(Model):
@@ -65,6 +68,15 @@ class StagesSpec(Model):
     overrides: dict[int, dict[str, Any]] = Field(default_factory=dict)
     """Per-stage block settings, by stage index (from 0), laid over `block`; an override with
     another `type` replaces the block of that stage."""
+    downsample: DownsampleSpec = Field(default_factory=lambda: DOWNSAMPLES["in_block"]())
+    """How a stage changes stride and width: `in_block` (its first block does, ResNet) or
+    `layer` (a separate norm -> kxk conv before the stage, ConvNeXt:
+    `{type: layer, kernel_size: 2, norm: layer_norm}`; the blocks then keep the shape)."""
+
+    @field_validator("downsample", mode="before")
+    @classmethod
+    def _downsample_name(cls, value: Any) -> Any:
+        return {"type": value} if isinstance(value, str) else value
 
     @field_validator("ratio", mode="before")
     @classmethod
@@ -77,8 +89,25 @@ class StagesSpec(Model):
         return value
 
 
+class HeadConvSpec(Model):
+    """A conv before the global pooling (MobileNetV2: 1x1 to 1280 -> BN -> ReLU6)."""
+
+    out_channels: int = Field(gt=0)
+    """Width of the conv (MobileNetV2: 1280)."""
+    kernel_size: int = Field(default=1, gt=0)
+    """Kernel of the conv (padding kernel_size // 2)."""
+    norm: NormSpec | None = None
+    """Norm after the conv. Default: the network's `norm`."""
+    activation: Activation | None = None
+    """Activation after the norm. Default: the network's `activation`."""
+
+
 class HeadSpec(Model):
-    """The classifier: global pooling -> optional norm -> dropout -> linear."""
+    """The classifier: optional conv -> global pooling -> optional norm -> dropout -> linear."""
+
+    conv: HeadConvSpec | None = None
+    """A pre-logits conv -> norm -> activation before pooling (MobileNetV2:
+    `{out_channels: 1280}`). Default none."""
 
     pool: Literal["avg", "max"] = "avg"
     """Global pooling over the spatial positions."""
@@ -88,6 +117,22 @@ class HeadSpec(Model):
     """Dropout probability before the classifier."""
     num_classes: int = Field(default=1000, ge=0)
     """Classes of the linear classifier; 0 leaves it out (the network returns pooled features)."""
+
+
+class InitSpec(Model):
+    """How the torch module's weights start (no effect on shapes or counts)."""
+
+    type: Literal["kaiming_normal", "trunc_normal"] = "kaiming_normal"
+    """`kaiming_normal`: He (fan-out) normal for convs, PyTorch's default for linear layers
+    (torchvision's ResNet). `trunc_normal`: conv and linear weights from a normal with `std`
+    truncated to [-2, 2] (timm's and the ConvNeXt reference's call), biases zero."""
+    std: float = Field(default=0.02, gt=0)
+    """Standard deviation of `trunc_normal` (ConvNeXt: 0.02)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        return {"type": value} if isinstance(value, str) else value
 
 
 class Spec(Model):
@@ -116,6 +161,8 @@ class Spec(Model):
     begins as the identity. Parameter and MAC counts do not depend on it."""
     drop_path_rate: float = Field(default=0.0, ge=0, lt=1)
     """Stochastic depth: the drop rate grows linearly from 0 to this over all blocks."""
+    init: InitSpec = InitSpec()
+    """Weight initialization of the torch module (`kaiming_normal` or `trunc_normal`)."""
 
     _path: str | None = PrivateAttr(default=None)
     _sources: SourceMap = PrivateAttr(default_factory=SourceMap)

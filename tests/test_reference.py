@@ -37,6 +37,10 @@ REFERENCE = {
     # ResNet-50 v1 likewise (stride on the first 1x1: ~3.86G vs 4.09G).
     "resnet50_v1": (25_557_032, 3.86),
     "seresnet50_v1": (28_088_024, 3.86),
+    # Not in ARCHITECTURES.md's table. torchvision's ConvNeXt_Large_Weights metadata: num_params
+    # 197767336, GFLOPS 34.36 (https://docs.pytorch.org/vision/stable/models/generated/
+    # torchvision.models.convnext_large.html); timm's convnext_large.fb_in1k card: 197.8M, 34.4.
+    "convnext_large": (197_767_336, 34.36),
 }
 PRESENT = sorted(n for n in REFERENCE if (SPEC_DIR / f"{n}.yaml").exists())
 
@@ -54,6 +58,13 @@ def test_issue_zoo_is_present():
     """The core issue's ResNet zoo (the later ones join as their issues land)."""
     for name in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnet50c",
                  "resnet50d", "resnet26d", "wide_resnet50_2", "resnet50_v1"):
+        assert name in PRESENT
+
+
+def test_mobile_and_convnext_zoo_is_present():
+    """The vocabulary issue's MobileNetV2 and ConvNeXt specs."""
+    for name in ("mobilenetv2_100", "convnext_atto", "convnext_tiny", "convnext_small",
+                 "convnext_base", "convnext_large"):
         assert name in PRESENT
 
 

@@ -9,12 +9,13 @@ from .base import BlockContext
 Shortcut = Literal["projection", "avg_pool_projection"]
 
 
-def plan_shortcut(ctx: BlockContext, x: Tensor, kind: Shortcut) -> Tensor:
+def plan_shortcut(ctx: BlockContext, x: Tensor, kind: Shortcut, bias: bool | None = None) -> Tensor:
     """Identity when the shape is unchanged; otherwise `downsample.*` layers.
 
     projection: 1x1 conv with the block's stride -> norm (He et al. 2015, option B).
     avg_pool_projection: 2x2 average pool, stride 2, ceil mode, padding excluded from the mean ->
     1x1 conv with stride 1 -> norm (ResNet-D, He et al. 2019). Without a stride it is a projection.
+    `bias`: whether the 1x1 conv has a bias; default `ctx.conv_bias` (only when there is no norm).
     """
     b, stride = ctx.builder, ctx.stride
     if stride == 1 and x.channels == ctx.out_channels:
@@ -26,6 +27,6 @@ def plan_shortcut(ctx: BlockContext, x: Tensor, kind: Shortcut) -> Tensor:
                            count_include_pad=False)
             layer, stride = layer + 1, 1
         x = b.conv(str(layer), x, ctx.out_channels, 1, stride=stride,
-                   bias=ctx.conv_bias)
+                   bias=ctx.conv_bias if bias is None else bias)
         x = ctx.norm_layer(str(layer + 1), x)
     return x

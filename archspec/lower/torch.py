@@ -159,7 +159,8 @@ def _conv(node: Node) -> nn.Module:
 
 @register_layer("linear")
 def _linear(node: Node) -> nn.Module:
-    return nn.Linear(node.in_channels, node.out_channels, node.bias)
+    out_features, in_features = node.param_shapes[0][1]  # over the last dim (maybe channels-last)
+    return nn.Linear(in_features, out_features, node.bias)
 
 
 @register_layer("batch_norm")
@@ -169,8 +170,9 @@ def _batch_norm(node: Node) -> nn.Module:
 
 @register_layer("layer_norm")
 def _layer_norm(node: Node) -> nn.Module:
-    cls = LayerNorm2d if len(node.in_shape) == 3 else nn.LayerNorm
-    return cls(node.out_channels, node.attrs["eps"])
+    channels_first = len(node.in_shape) == 3 and not node.attrs.get("channels_last")
+    cls = LayerNorm2d if channels_first else nn.LayerNorm
+    return cls(node.param_shapes[0][1][0], node.attrs["eps"])
 
 
 @register_layer("max_pool")
@@ -224,12 +226,21 @@ def _add_children(module: nn.Module, group: Group, graph: ArchGraph) -> None:
 
 def init_weights(model: nn.Module, graph: ArchGraph) -> None:
     """He (fan-out) init for convs, unit/zero affine norms, zero-init of residual norms marked in
-    the IR; linear layers keep PyTorch's default (as torchvision's ResNet)."""
+    the IR; linear layers keep PyTorch's default (as torchvision's ResNet). With the spec's
+    `init: trunc_normal`, conv and linear weights are truncated normal (std from the spec) and
+    their biases zero (ConvNeXt). Layer scales start at the value the IR records."""
+    init = graph.attrs.get("init") or {"type": "kaiming_normal"}
     for node in graph.nodes:
         if not node.is_module or not node.params:
             continue
         layer = model.get_submodule(node.id)
-        if node.kind == "conv2d":
+        if init["type"] == "trunc_normal" and node.kind in ("conv2d", "linear"):
+            nn.init.trunc_normal_(layer.weight, std=init["std"])  # bounds [-2, 2], as timm
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+        elif node.kind == "layer_scale":
+            nn.init.constant_(layer.gamma, node.attrs["init"])
+        elif node.kind == "conv2d":
             nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
             if layer.bias is not None:
                 nn.init.zeros_(layer.bias)
@@ -271,3 +282,6 @@ def check_forward(model: nn.Module, graph: ArchGraph) -> int:
     if tuple(out.shape[1:]) != graph.output_shape:
         raise InternalError(f"output {tuple(out.shape[1:])}, the IR says {graph.output_shape}")
     return counted
+
+
+from . import torch_convnext  # noqa: E402,F401  (permute, layer_scale)
