@@ -44,6 +44,10 @@ class NormSpec(Model):
         return self.eps if self.eps is not None else _DEFAULT_EPS[self.type]
 
 
+# se.py builds on `Model` and `Activation` above; every block accepts its attachment.
+from .se import SqueezeExciteSpec, se_problems  # noqa: E402
+
+
 class BlockSpecBase(Model):
     """Settings every block family accepts."""
 
@@ -52,6 +56,9 @@ class BlockSpecBase(Model):
     """Norm inside the block. Default: the network's `norm`."""
     activation: Activation | None = None
     """Activation inside the block. Default: the network's `activation`."""
+    se: SqueezeExciteSpec | None = None
+    """Squeeze-and-excitation on the block's branch (Hu et al. 2018), e.g. `se: {reduction: 16}`;
+    `se: {}` takes the defaults, null (the default) leaves it out."""
 
     #: Human name of the family, for summaries and diagrams.
     family: ClassVar[str] = ""
@@ -61,8 +68,14 @@ class BlockSpecBase(Model):
         raise NotImplementedError
 
     def check(self, ctx: "BlockContext") -> list[Problem]:
-        """Problems this block would have with these channels and stride (none by default)."""
-        return []
+        """Problems this block would have with these channels and stride. Families that add
+        checks extend `super().check(ctx)`, which covers the settings every block shares (`se`)."""
+        return se_problems(self.se, self.se_channels(ctx), ctx.path)
+
+    def se_channels(self, ctx: "BlockContext") -> int:
+        """Width of the tensor the `se` attachment scales: the block's output by default (where
+        SE-ResNet puts it); a family that attaches it elsewhere overrides this."""
+        return ctx.out_channels
 
 
 #: type tag -> spec class. Filled by `register_block`, read by `spec.py` to build the union.

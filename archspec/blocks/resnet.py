@@ -15,6 +15,7 @@ from ..errors import Problem, format_path
 from ..primitives import Tensor
 from .base import BlockContext, BlockSpecBase, register_block
 from .downsample import Shortcut, plan_shortcut
+from .se import SqueezeExciteSpec, plan_se
 
 
 class _ResidualSpec(BlockSpecBase):
@@ -23,8 +24,11 @@ class _ResidualSpec(BlockSpecBase):
     or `avg_pool_projection` (2x2 average pool, then 1x1 conv + norm: ResNet-D)."""
 
 
-def _finish(ctx: BlockContext, y: Tensor, x: Tensor, kind: Shortcut, last_act: str) -> Tensor:
+def _finish(ctx: BlockContext, y: Tensor, x: Tensor, kind: Shortcut, last_act: str,
+            se: SqueezeExciteSpec | None = None) -> Tensor:
+    """End of a residual block: [SE] -> [drop path] -> + shortcut -> act."""
     b = ctx.builder
+    y = plan_se(ctx, y, se)  # after the last norm, before drop path and the addition (SENet)
     if ctx.drop_path_rate > 0:
         y = b.drop_path("drop_path", y, ctx.drop_path_rate)
     shortcut = plan_shortcut(ctx, x, kind)
@@ -45,7 +49,7 @@ class BasicSpec(_ResidualSpec):
         y = ctx.act_layer("act1", ctx.norm_layer("norm1", y))
         y = b.conv("conv2", y, out, 3, bias=ctx.conv_bias)
         y = ctx.norm_layer("norm2", y, zero_init=True)
-        return _finish(ctx, y, x, self.shortcut, "act2")
+        return _finish(ctx, y, x, self.shortcut, "act2", self.se)
 
 
 @register_block
@@ -67,13 +71,13 @@ class BottleneckSpec(_ResidualSpec):
 
     def mid_channels(self, out_channels: int) -> tuple[int, Fraction]:
         """The 3x3 width and the exact value before rounding down."""
-        planes = Fraction(out_channels) * Fraction(self.bottleneck_ratio).limit_denominator(10**6)
-        if self.groups == "depthwise" or self.width_per_group is None:
-            return int(planes), planes
-        exact = planes * self.width_per_group / 64
-        return int(exact) * self.groups, exact * self.groups
+        return grouped_width(out_channels, self.bottleneck_ratio, self.groups,
+                             self.width_per_group)
 
     def check(self, ctx: BlockContext) -> list[Problem]:
+        return super().check(ctx) + self._check_width(ctx)
+
+    def _check_width(self, ctx: BlockContext) -> list[Problem]:
         mid, exact = self.mid_channels(ctx.out_channels)
         path = format_path(ctx.path)
         if mid < 1:
@@ -101,7 +105,19 @@ class BottleneckSpec(_ResidualSpec):
         y = ctx.act_layer("act2", ctx.norm_layer("norm2", y))
         y = b.conv("conv3", y, out, 1, bias=ctx.conv_bias)
         y = ctx.norm_layer("norm3", y, zero_init=True)
-        return _finish(ctx, y, x, self.shortcut, "act3")
+        return _finish(ctx, y, x, self.shortcut, "act3", self.se)
+
+
+def grouped_width(out_channels: int, bottleneck_ratio: float, groups: int | str,
+                  width_per_group: int | None) -> tuple[int, Fraction]:
+    """ResNeXt's mid-width rule (Xie et al. 2017, torchvision/timm): planes = out x ratio, then
+    floor(planes x width_per_group / 64) x groups. Returns the width and its exact value.
+    `depthwise` groups or no width_per_group: the width is planes itself."""
+    planes = Fraction(out_channels) * Fraction(bottleneck_ratio).limit_denominator(10**6)
+    if groups == "depthwise" or width_per_group is None:
+        return int(planes), planes
+    exact = planes * width_per_group / 64
+    return int(exact) * int(groups), exact * int(groups)
 
 
 def _nearest_divisor(n: int, near: int) -> int:

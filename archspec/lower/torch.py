@@ -271,3 +271,6 @@ def check_forward(model: nn.Module, graph: ArchGraph) -> int:
     if tuple(out.shape[1:]) != graph.output_shape:
         raise InternalError(f"output {tuple(out.shape[1:])}, the IR says {graph.output_shape}")
     return counted
+
+
+from . import torch_attention  # noqa: E402,F401  (registers the `se` and `splat` containers)
