@@ -71,8 +71,11 @@ class BottleneckSpec(_ResidualSpec):
 
     def mid_channels(self, out_channels: int) -> tuple[int, Fraction]:
         """The 3x3 width and the exact value before rounding down."""
-        return grouped_width(out_channels, self.bottleneck_ratio, self.groups,
-                             self.width_per_group)
+        planes = Fraction(out_channels) * Fraction(self.bottleneck_ratio).limit_denominator(10**6)
+        if self.groups == "depthwise" or self.width_per_group is None:
+            return int(planes), planes
+        exact = planes * self.width_per_group / 64
+        return int(exact) * self.groups, exact * self.groups
 
     def check(self, ctx: BlockContext) -> list[Problem]:
         return super().check(ctx) + self._check_width(ctx)
@@ -106,18 +109,6 @@ class BottleneckSpec(_ResidualSpec):
         y = b.conv("conv3", y, out, 1, bias=ctx.conv_bias)
         y = ctx.norm_layer("norm3", y, zero_init=True)
         return _finish(ctx, y, x, self.shortcut, "act3", self.se)
-
-
-def grouped_width(out_channels: int, bottleneck_ratio: float, groups: int | str,
-                  width_per_group: int | None) -> tuple[int, Fraction]:
-    """ResNeXt's mid-width rule (Xie et al. 2017, torchvision/timm): planes = out x ratio, then
-    floor(planes x width_per_group / 64) x groups. Returns the width and its exact value.
-    `depthwise` groups or no width_per_group: the width is planes itself."""
-    planes = Fraction(out_channels) * Fraction(bottleneck_ratio).limit_denominator(10**6)
-    if groups == "depthwise" or width_per_group is None:
-        return int(planes), planes
-    exact = planes * width_per_group / 64
-    return int(exact) * int(groups), exact * int(groups)
 
 
 def _nearest_divisor(n: int, near: int) -> int:

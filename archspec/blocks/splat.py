@@ -23,7 +23,7 @@ from ..errors import Problem, format_path
 from ..primitives import Tensor
 from .base import BlockContext, register_block
 from .downsample import Shortcut
-from .resnet import _finish, _nearest_divisor, _ResidualSpec, grouped_width
+from .resnet import BottleneckSpec, _finish, _nearest_divisor, _ResidualSpec
 
 
 @register_block
@@ -61,9 +61,10 @@ class SplatSpec(_ResidualSpec):
     one more step if rounding lost over 10%)."""
 
     def mid_channels(self, out_channels: int) -> tuple[int, Fraction]:
-        """The SplAt width w and its exact value before rounding down."""
-        return grouped_width(out_channels, self.bottleneck_ratio, self.groups,
-                             self.width_per_group)
+        """The SplAt width w and its exact value before rounding down: the bottleneck's rule."""
+        rule = BottleneckSpec(bottleneck_ratio=self.bottleneck_ratio, groups=self.groups,
+                              width_per_group=self.width_per_group)
+        return rule.mid_channels(out_channels)
 
     def attention_channels(self, width: int) -> int:
         """a = max(width x radix x ratio, min) rounded to a multiple of the divisor, exactly as
