@@ -56,7 +56,7 @@ def se_problems(se: SqueezeExciteSpec | None, channels: int, path: tuple) -> lis
                         f"expected a reduction of at most {channels} (the block's {channels} "
                         f"channels / reduction must leave at least 1 channel), got "
                         f"{se.reduction:g}",
-                        f"reduction: {min(16, channels)}, or remove `se` from this block")]
+                        f"{_working_setting(se, channels)}, or remove `se` from this block")]
     if width > channels:
         unrounded = max(1, int(exact + 0.5))
         return [Problem(None, format_path(tuple(path) + ("se", "divisor")),
@@ -65,6 +65,15 @@ def se_problems(se: SqueezeExciteSpec | None, channels: int, path: tuple) -> lis
                         f"multiple of {se.divisor})",
                         f"divisor: 1 (width {unrounded}), or remove `se` from this block")]
     return []
+
+
+def _working_setting(se: SqueezeExciteSpec, channels: int) -> str:
+    """A reduction (and divisor, if needed) that this many channels accept."""
+    reduction = min(16, channels)
+    fixed = se.model_copy(update={"reduction": reduction})
+    if squeeze_width(channels, fixed)[0] <= channels:
+        return f"reduction: {reduction}"
+    return f"reduction: {reduction} with divisor: 1"
 
 
 def plan_se(ctx: "BlockContext", x: "Tensor", se: SqueezeExciteSpec | None,

@@ -14,6 +14,7 @@ bn1, act1, fc2, rsoftmax).
 """
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from typing import Literal
 
@@ -40,8 +41,8 @@ class SplatSpec(_ResidualSpec):
     bottleneck_ratio: float = Field(default=0.25, gt=0)
     """planes = out_channels x bottleneck_ratio (0.25: stage outputs 256..2048, as ResNet)."""
     radix: int = Field(default=2, ge=1)
-    """R: splits per cardinal group; the SplAt conv has R x the width. 1 makes the attention a
-    sigmoid gate (SE-like); ResNeSt-50 uses 2."""
+    """Splits per cardinal group (R, at least 1): the SplAt conv has R x the width. 1 makes the
+    attention a sigmoid gate (SE-like); ResNeSt-50 uses 2."""
     groups: int = Field(default=1, ge=1)
     """K: cardinality, the cardinal groups of the SplAt conv and of its attention convs."""
     width_per_group: int = Field(default=64, gt=0)
@@ -104,12 +105,15 @@ class SplatSpec(_ResidualSpec):
             return problems
         attention = self.attention_channels(mid)
         if attention % self.groups:
+            # Both candidates of a (the minimum and the rounded value) multiples of the groups:
+            step = math.lcm(self.attention_divisor, self.groups)
+            least = -(-self.attention_min_channels // step) * step
             problems.append(Problem(
                 None, format_path(path + ("groups",)),
                 f"expected the attention width ({attention}) divisible by groups, got "
                 f"groups {self.groups}",
-                f"attention_divisor: {self.groups * 8} or attention_min_channels: "
-                f"{-(-attention // self.groups) * self.groups}, or another groups"))
+                f"attention_divisor: {step} with attention_min_channels: {least}, or another "
+                f"groups"))
         return problems
 
     def plan(self, ctx: BlockContext) -> Tensor:

@@ -180,6 +180,15 @@ def test_stage_override_error_points_at_the_override(tmp_path):
                               "stages.overrides[0].se.reduction: expected a reduction of at most 8")
 
 
+def test_hint_for_very_few_channels_also_drops_the_rounding(tmp_path):
+    text = NET.replace("out_channels: 8", "out_channels: 4").replace("widths: [8, 64]",
+                                                                     "widths: [4, 64]")
+    message = _error(tmp_path, text)
+    assert "hint: reduction: 4 with divisor: 1, or remove `se`" in message
+    fixed = archspec.resolve(tmp_path / "net.yaml", ["block.se={reduction: 4, divisor: 1}"])
+    assert fixed.node(f"{BLOCK}.se.fc1").out_channels == 1
+
+
 def test_negative_reduction_is_a_located_error(tmp_path):
     message = _error(tmp_path, NET.replace("reduction: 32", "reduction: 0"))
     assert ":8:16: block.se.reduction: expected greater than 0, got 0" in message

@@ -195,7 +195,7 @@ def _error(tmp_path, block: str) -> str:
 def test_radix_below_one(tmp_path):
     message = _error(tmp_path, "  radix: 0\n")
     assert message.startswith("net.yaml:6:10: block.radix: expected greater than or equal to 1, "
-                              "got 0\n  hint: R: splits per cardinal group")
+                              "got 0\n  hint: Splits per cardinal group (R, at least 1)")
 
 
 def test_width_not_divisible_by_groups_times_radix(tmp_path):
@@ -211,7 +211,12 @@ def test_attention_width_not_divisible_by_groups(tmp_path):
     message = _error(tmp_path, "  radix: 1\n  groups: 3\n  width_per_group: 4\n")
     assert message.startswith("net.yaml:7:11: block.groups: expected the attention width (32) "
                               "divisible by groups, got groups 3")
-    assert "attention_min_channels: 33" in message
+    assert "hint: attention_divisor: 24 with attention_min_channels: 48, or another groups" \
+        in message
+    # The hint works: with it the same block resolves, and its attention width is 48.
+    graph = archspec.resolve(tmp_path / "net.yaml", ["block.attention_divisor=24",
+                                                     "block.attention_min_channels=48"])
+    assert graph.node("stages.0.blocks.0.conv2.fc1").out_channels == 48
 
 
 def test_avd_first_without_avd(tmp_path):
