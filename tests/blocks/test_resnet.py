@@ -3,6 +3,7 @@ the mid-width rule of the papers, and where the stride sits."""
 from __future__ import annotations
 
 import itertools
+import re
 
 import pytest
 import torch
@@ -81,5 +82,6 @@ def test_groups_not_dividing_the_width_is_a_located_error(tmp_path):
                     "block:\n  type: bottleneck\n  groups: 5\n  width_per_group: null\n")
     with pytest.raises(archspec.SpecError) as exc:
         archspec.resolve(path)
-    assert str(exc.value).startswith(f"{path}:5:11: block.groups: expected a divisor of the 3x3 "
-                                     "width (64), got 5\n  hint: groups: 4")
+    message = re.sub(r"^\S*net\.yaml", "net.yaml", str(exc.value))
+    assert message.startswith("net.yaml:5:11: block.groups: expected a divisor of the 3x3 "
+                              "width (64), got 5\n  hint: groups: 4")

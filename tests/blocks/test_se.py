@@ -3,6 +3,7 @@ how wide it is, and its errors."""
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -140,7 +141,8 @@ def _error(tmp_path, text: str) -> str:
     path.write_text(text)
     with pytest.raises(archspec.SpecError) as exc:
         archspec.resolve(path)
-    return str(exc.value)
+    # The file as "net.yaml", however the message spells its directory (absolute or relative).
+    return re.sub(r"^\S*net\.yaml", "net.yaml", str(exc.value), flags=re.M)
 
 
 NET = """name: net
@@ -156,7 +158,7 @@ block:
 
 def test_reduction_larger_than_channels_is_a_located_error(tmp_path):
     message = _error(tmp_path, NET)
-    assert message.startswith(f"{tmp_path / 'net.yaml'}:8:16: block.se.reduction: ")
+    assert message.startswith("net.yaml:8:16: block.se.reduction: ")
     assert "expected a reduction of at most 8" in message and "got 32" in message
     assert "hint: reduction: 8, or remove `se`" in message
 
@@ -166,7 +168,7 @@ def test_rounding_past_the_width_is_a_located_error(tmp_path):
     text = NET.replace("reduction: 32", "reduction: 2").replace("out_channels: 8", "out_channels: 4")
     message = _error(tmp_path, text.replace("widths: [8, 64]", "widths: [4, 64]"))
     # `divisor` is not written: the error points at the `se` mapping that holds it.
-    assert message.startswith(f"{tmp_path / 'net.yaml'}:8:5: block.se.divisor: ")
+    assert message.startswith("net.yaml:8:5: block.se.divisor: ")
     assert "expected a squeezed width of at most the block's 4 channels, got 8" in message
     assert "hint: divisor: 1 (width 2)" in message
 
@@ -176,7 +178,7 @@ def test_stage_override_error_points_at_the_override(tmp_path):
         "stages: {depths: [1, 1], widths: [8, 64]}",
         "stages:\n  depths: [1, 1]\n  widths: [8, 64]\n  overrides:\n    0: {se: {reduction: 64}}")
     message = _error(tmp_path, text)
-    assert message.startswith(f"{tmp_path / 'net.yaml'}:8:25: "
+    assert message.startswith("net.yaml:8:25: "
                               "stages.overrides[0].se.reduction: expected a reduction of at most 8")
 
 
@@ -191,4 +193,5 @@ def test_hint_for_very_few_channels_also_drops_the_rounding(tmp_path):
 
 def test_negative_reduction_is_a_located_error(tmp_path):
     message = _error(tmp_path, NET.replace("reduction: 32", "reduction: 0"))
-    assert ":8:16: block.se.reduction: expected greater than 0, got 0" in message
+    assert message.startswith("net.yaml:8:16: block.se.reduction: expected ")
+    assert "greater than 0, got 0" in message

@@ -3,6 +3,7 @@ reference's, so published checkpoints load), its widths, avd, and its errors."""
 from __future__ import annotations
 
 import itertools
+import re
 
 import pytest
 import torch
@@ -189,13 +190,15 @@ def _error(tmp_path, block: str) -> str:
                     f"block:\n  type: splat\n{block}")
     with pytest.raises(archspec.SpecError) as exc:
         archspec.resolve(path)
-    return str(exc.value).replace(str(path), "net.yaml")
+    # The file as "net.yaml", however the message spells its directory (absolute or relative).
+    return re.sub(r"^\S*net\.yaml", "net.yaml", str(exc.value), flags=re.M)
 
 
 def test_radix_below_one(tmp_path):
     message = _error(tmp_path, "  radix: 0\n")
-    assert message.startswith("net.yaml:6:10: block.radix: expected greater than or equal to 1, "
-                              "got 0\n  hint: Splits per cardinal group (R, at least 1)")
+    assert message.startswith("net.yaml:6:10: block.radix: expected ")
+    assert "greater than or equal to 1, got 0\n  hint: Splits per cardinal group (R, at least 1)" \
+        in message
 
 
 def test_width_not_divisible_by_groups_times_radix(tmp_path):
