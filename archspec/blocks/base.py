@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..errors import Problem
+from ..errors import Problem, format_path
 
 if TYPE_CHECKING:
     from ..primitives import Builder, Tensor
@@ -62,6 +62,9 @@ class BlockSpecBase(Model):
 
     #: Human name of the family, for summaries and diagrams.
     family: ClassVar[str] = ""
+    #: Whether `plan` places the `se` attachment (by calling `blocks.se.plan_se`). Families that
+    #: do not reject `se:` with a located error instead of ignoring it.
+    supports_se: ClassVar[bool] = False
 
     def plan(self, ctx: "BlockContext") -> "Tensor":
         """Record this block's layers with `ctx.builder` and return its output tensor."""
@@ -70,6 +73,12 @@ class BlockSpecBase(Model):
     def check(self, ctx: "BlockContext") -> list[Problem]:
         """Problems this block would have with these channels and stride. Families that add
         checks extend `super().check(ctx)`, which covers the settings every block shares (`se`)."""
+        if self.se is not None and not self.supports_se:
+            return [Problem(None, format_path(tuple(ctx.path) + ("se",)),
+                            f"expected no `se` on a '{self.type}' block (this family does not "
+                            f"place squeeze-and-excitation), got one",
+                            "remove `se`, or use a family that supports it: " + ", ".join(
+                                sorted(t for t, c in BLOCKS.items() if c.supports_se)))]
         return se_problems(self.se, self.se_channels(ctx), ctx.path)
 
     def se_channels(self, ctx: "BlockContext") -> int:

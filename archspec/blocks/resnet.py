@@ -19,6 +19,8 @@ from .se import SqueezeExciteSpec, plan_se
 
 
 class _ResidualSpec(BlockSpecBase):
+    supports_se = True  # `_finish` places it
+
     shortcut: Shortcut = "projection"
     """How the shortcut changes shape when a block does: `projection` (strided 1x1 conv + norm)
     or `avg_pool_projection` (2x2 average pool, then 1x1 conv + norm: ResNet-D)."""

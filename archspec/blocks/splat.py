@@ -1,7 +1,7 @@
 """ResNeSt split-attention block (Zhang et al. 2020, "ResNeSt: Split-Attention Networks").
 
-splat: 1x1 -> norm -> act -> [avd pool] -> SplAt 3x3 (radix R, groups K) -> [avd pool] -> 1x1 -> norm,
-       [SE], + shortcut, act.
+splat: 1x1 -> norm -> act -> [avd pool] -> SplAt 3x3 (radix R, groups K) -> [avd pool] -> 1x1
+       -> norm, [SE], + shortcut, act.
 SplAt(w): conv kxk -> w*R (groups K*R) -> bn0 -> act0; sum the R splits; global avg pool;
           fc1 w -> a (groups K) -> bn1 -> act1 -> fc2 a -> w*R (groups K); r-softmax; attention-
           weighted sum of the splits (w channels).

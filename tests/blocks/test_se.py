@@ -165,7 +165,8 @@ def test_reduction_larger_than_channels_is_a_located_error(tmp_path):
 
 def test_rounding_past_the_width_is_a_located_error(tmp_path):
     """4 channels, r = 2: 2 rounds up to 8, wider than what it squeezes."""
-    text = NET.replace("reduction: 32", "reduction: 2").replace("out_channels: 8", "out_channels: 4")
+    text = NET.replace("reduction: 32", "reduction: 2")
+    text = text.replace("out_channels: 8", "out_channels: 4")
     message = _error(tmp_path, text.replace("widths: [8, 64]", "widths: [4, 64]"))
     # `divisor` is not written: the error points at the `se` mapping that holds it.
     assert message.startswith("net.yaml:8:5: block.se.divisor: ")
@@ -189,6 +190,25 @@ def test_hint_for_very_few_channels_also_drops_the_rounding(tmp_path):
     assert "hint: reduction: 4 with divisor: 1, or remove `se`" in message
     fixed = archspec.resolve(tmp_path / "net.yaml", ["block.se={reduction: 4, divisor: 1}"])
     assert fixed.node(f"{BLOCK}.se.fc1").out_channels == 1
+
+
+def test_a_family_that_does_not_place_se_rejects_it():
+    """`se` is a setting of every block; a family whose plan does not place it says so rather
+    than ignoring it (a stand-in family here: every registered one supports it today)."""
+    from types import SimpleNamespace
+    from typing import Literal
+
+    from archspec.blocks.base import BlockSpecBase
+
+    class Plain(BlockSpecBase):
+        type: Literal["plain"] = "plain"
+
+    ctx = SimpleNamespace(path=("stages", "overrides", 1), out_channels=64)
+    assert Plain().check(ctx) == []
+    [problem] = Plain(se=SE).check(ctx)
+    assert problem.path == "stages.overrides[1].se"
+    assert problem.message.startswith("expected no `se` on a 'plain' block")
+    assert "basic, bottleneck" in problem.hint
 
 
 def test_negative_reduction_is_a_located_error(tmp_path):
