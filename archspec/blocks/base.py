@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..errors import Problem, format_path
+from ..errors import Problem
 
 if TYPE_CHECKING:
     from ..primitives import Builder, Tensor
@@ -66,6 +66,17 @@ class BlockSpecBase(Model):
     #: do not reject `se:` with a located error instead of ignoring it.
     supports_se: ClassVar[bool] = False
 
+    @field_validator("se")
+    @classmethod
+    def _se_placed(cls, value: Any) -> Any:
+        # At validation, so that no family (whatever its `check`) can silently drop the setting.
+        if value is not None and not cls.supports_se:
+            tag = cls.model_fields["type"].default
+            placing = ", ".join(sorted(t for t, c in BLOCKS.items() if c.supports_se))
+            raise ValueError(f"no `se` on a '{tag}' block (this family does not place "
+                             f"squeeze-and-excitation; {placing} do)")
+        return value
+
     def plan(self, ctx: "BlockContext") -> "Tensor":
         """Record this block's layers with `ctx.builder` and return its output tensor."""
         raise NotImplementedError
@@ -73,12 +84,6 @@ class BlockSpecBase(Model):
     def check(self, ctx: "BlockContext") -> list[Problem]:
         """Problems this block would have with these channels and stride. Families that add
         checks extend `super().check(ctx)`, which covers the settings every block shares (`se`)."""
-        if self.se is not None and not self.supports_se:
-            return [Problem(None, format_path(tuple(ctx.path) + ("se",)),
-                            f"expected no `se` on a '{self.type}' block (this family does not "
-                            f"place squeeze-and-excitation), got one",
-                            "remove `se`, or use a family that supports it: " + ", ".join(
-                                sorted(t for t, c in BLOCKS.items() if c.supports_se)))]
         return se_problems(self.se, self.se_channels(ctx), ctx.path)
 
     def se_channels(self, ctx: "BlockContext") -> int:

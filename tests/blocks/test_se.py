@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 
+import pydantic
 import pytest
 import torch
 
@@ -195,7 +196,6 @@ def test_hint_for_very_few_channels_also_drops_the_rounding(tmp_path):
 def test_a_family_that_does_not_place_se_rejects_it():
     """`se` is a setting of every block; a family whose plan does not place it says so rather
     than ignoring it (a stand-in family here: every registered one supports it today)."""
-    from types import SimpleNamespace
     from typing import Literal
 
     from archspec.blocks.base import BlockSpecBase
@@ -203,12 +203,12 @@ def test_a_family_that_does_not_place_se_rejects_it():
     class Plain(BlockSpecBase):
         type: Literal["plain"] = "plain"
 
-    ctx = SimpleNamespace(path=("stages", "overrides", 1), out_channels=64)
-    assert Plain().check(ctx) == []
-    [problem] = Plain(se=SE).check(ctx)
-    assert problem.path == "stages.overrides[1].se"
-    assert problem.message.startswith("expected no `se` on a 'plain' block")
-    assert "basic, bottleneck" in problem.hint
+    assert Plain().se is None
+    with pytest.raises(pydantic.ValidationError) as exc:
+        Plain(se=SE)
+    [error] = exc.value.errors()
+    assert error["loc"] == ("se",)
+    assert "no `se` on a 'plain' block" in error["msg"] and "basic, bottleneck" in error["msg"]
 
 
 def test_negative_reduction_is_a_located_error(tmp_path):
