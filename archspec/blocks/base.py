@@ -57,8 +57,8 @@ class BlockSpecBase(Model):
     activation: Activation | None = None
     """Activation inside the block. Default: the network's `activation`."""
     se: SqueezeExciteSpec | None = None
-    """Squeeze-and-excitation on the block's branch (Hu et al. 2018), e.g. `se: {reduction: 16}`;
-    `se: {}` takes the defaults, null (the default) leaves it out."""
+    """Squeeze-and-excitation on the block's branch: `se: {reduction: 16}`, or `se: {}`
+    for the defaults; null (the default) leaves it out. Hu et al. 2018."""
 
     #: Human name of the family, for summaries and diagrams.
     family: ClassVar[str] = ""
