@@ -16,8 +16,9 @@ from .errors import InternalError
 
 Shape = tuple[int, ...]  # (C, H, W) for feature maps, (C,) after global pooling
 
-#: Node kinds that are functional ops in `forward`, not modules.
-FUNCTIONAL_KINDS = frozenset({"input", "add", "mul"})
+#: Node kinds that are functional ops in `forward`, not modules. `split_sum`: the channels viewed
+#: as `attrs["radix"]` equal splits (split-major) and summed, C -> C / radix (ResNeSt).
+FUNCTIONAL_KINDS = frozenset({"input", "add", "mul", "split_sum"})
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 

@@ -231,6 +231,20 @@ class Builder:
     def mul(self, name: str, x: Tensor, gate: Tensor) -> Tensor:
         return self._add(name, "mul", (x, gate), x.shape)
 
+    def split_sum(self, name: str, x: Tensor, radix: int) -> Tensor:
+        """Functional: view the C channels as `radix` splits of C / radix, split-major (channel
+        r x C / radix + i is element i of split r), and add the splits up (ResNeSt)."""
+        c = x.channels
+        return self._add(name, "split_sum", (x,), (c // radix,) + x.shape[1:],
+                         attrs={"radix": radix})
+
+    def radix_softmax(self, name: str, x: Tensor, radix: int, groups: int) -> Tensor:
+        """ResNeSt's r-softmax over attention logits laid out group-major (groups, radix, C /
+        (groups x radix)): softmax across the radix within each group, output split-major
+        (radix, groups, ...); a sigmoid when radix is 1. Same shape, no parameters."""
+        return self._add(name, "radix_softmax", (x,), x.shape, groups=groups,
+                         attrs={"radix": radix})
+
 
 def _split_residual(group: _OpenGroup) -> None:
     """Residual blocks: children before `add` form the branch (but `downsample`, the shortcut);

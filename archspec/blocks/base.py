@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..errors import Problem
 
@@ -44,6 +44,10 @@ class NormSpec(Model):
         return self.eps if self.eps is not None else _DEFAULT_EPS[self.type]
 
 
+# se.py builds on `Model` and `Activation` above; every block accepts its attachment.
+from .se import SqueezeExciteSpec, se_problems  # noqa: E402
+
+
 class BlockSpecBase(Model):
     """Settings every block family accepts."""
 
@@ -52,17 +56,40 @@ class BlockSpecBase(Model):
     """Norm inside the block. Default: the network's `norm`."""
     activation: Activation | None = None
     """Activation inside the block. Default: the network's `activation`."""
+    se: SqueezeExciteSpec | None = None
+    """Squeeze-and-excitation on the block's branch: `se: {reduction: 16}`, or `se: {}`
+    for the defaults; null (the default) leaves it out. Hu et al. 2018."""
 
     #: Human name of the family, for summaries and diagrams.
     family: ClassVar[str] = ""
+    #: Whether `plan` places the `se` attachment (by calling `blocks.se.plan_se`). Families that
+    #: do not reject `se:` with a located error instead of ignoring it.
+    supports_se: ClassVar[bool] = False
+
+    @field_validator("se")
+    @classmethod
+    def _se_placed(cls, value: Any) -> Any:
+        # At validation, so that no family (whatever its `check`) can silently drop the setting.
+        if value is not None and not cls.supports_se:
+            tag = cls.model_fields["type"].default
+            placing = ", ".join(sorted(t for t, c in BLOCKS.items() if c.supports_se))
+            raise ValueError(f"no `se` on a '{tag}' block (this family does not place "
+                             f"squeeze-and-excitation; {placing} do)")
+        return value
 
     def plan(self, ctx: "BlockContext") -> "Tensor":
         """Record this block's layers with `ctx.builder` and return its output tensor."""
         raise NotImplementedError
 
     def check(self, ctx: "BlockContext") -> list[Problem]:
-        """Problems this block would have with these channels and stride (none by default)."""
-        return []
+        """Problems this block would have with these channels and stride. Families that add
+        checks extend `super().check(ctx)`, which covers the settings every block shares (`se`)."""
+        return se_problems(self.se, self.se_channels(ctx), ctx.path)
+
+    def se_channels(self, ctx: "BlockContext") -> int:
+        """Width of the tensor the `se` attachment scales: the block's output by default (where
+        SE-ResNet puts it); a family that attaches it elsewhere overrides this."""
+        return ctx.out_channels
 
 
 #: type tag -> spec class. Filled by `register_block`, read by `spec.py` to build the union.

@@ -16,16 +16,22 @@ from ..errors import Problem, format_path
 from ..primitives import Tensor
 from .base import BlockContext, BlockSpecBase, register_block
 from .downsample import Shortcut, plan_shortcut
+from .se import SqueezeExciteSpec, plan_se
 
 
 class _ResidualSpec(BlockSpecBase):
+    supports_se = True  # `_finish` places it
+
     shortcut: Shortcut = "projection"
     """How the shortcut changes shape when a block does: `projection` (strided 1x1 conv + norm)
     or `avg_pool_projection` (2x2 average pool, then 1x1 conv + norm: ResNet-D)."""
 
 
-def _finish(ctx: BlockContext, y: Tensor, x: Tensor, kind: Shortcut, last_act: str) -> Tensor:
+def _finish(ctx: BlockContext, y: Tensor, x: Tensor, kind: Shortcut, last_act: str,
+            se: SqueezeExciteSpec | None = None) -> Tensor:
+    """End of a residual block: [SE] -> [drop path] -> + shortcut -> act."""
     b = ctx.builder
+    y = plan_se(ctx, y, se)  # after the last norm, before drop path and the addition (SENet)
     if ctx.drop_path_rate > 0:
         y = b.drop_path("drop_path", y, ctx.drop_path_rate)
     shortcut = plan_shortcut(ctx, x, kind)
@@ -46,7 +52,7 @@ class BasicSpec(_ResidualSpec):
         y = ctx.act_layer("act1", ctx.norm_layer("norm1", y))
         y = b.conv("conv2", y, out, 3, bias=ctx.conv_bias)
         y = ctx.norm_layer("norm2", y, zero_init=True)
-        return _finish(ctx, y, x, self.shortcut, "act2")
+        return _finish(ctx, y, x, self.shortcut, "act2", self.se)
 
 
 @register_block
@@ -72,6 +78,9 @@ class BottleneckSpec(_ResidualSpec):
         return _mid_channels(out_channels, self.bottleneck_ratio, groups, self.width_per_group)
 
     def check(self, ctx: BlockContext) -> list[Problem]:
+        return super().check(ctx) + self._check_width(ctx)
+
+    def _check_width(self, ctx: BlockContext) -> list[Problem]:
         mid, exact = self.mid_channels(ctx.out_channels)
         path = format_path(ctx.path)
         if mid < 1:
@@ -99,7 +108,7 @@ class BottleneckSpec(_ResidualSpec):
         y = ctx.act_layer("act2", ctx.norm_layer("norm2", y))
         y = b.conv("conv3", y, out, 1, bias=ctx.conv_bias)
         y = ctx.norm_layer("norm3", y, zero_init=True)
-        return _finish(ctx, y, x, self.shortcut, "act3")
+        return _finish(ctx, y, x, self.shortcut, "act3", self.se)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -284,4 +284,5 @@ def check_forward(model: nn.Module, graph: ArchGraph) -> int:
     return counted
 
 
+from . import torch_attention  # noqa: E402,F401  (registers the `se` and `splat` containers)
 from . import torch_convnext  # noqa: E402,F401  (permute, layer_scale)
