@@ -62,6 +62,8 @@ def resolved_settings(spec: Spec, graph: ArchGraph) -> dict[str, Any]:
             flat[key] = value
     for key, value in dump["stages"].items():  # stage-level settings other than the layout
         if key not in ("depths", "ratio", "unit", "widths", "strides", "overrides"):
+            if isinstance(value, dict) and "norm" in value:  # e.g. separate downsampling
+                value = {**value, "norm": _norm(value["norm"], net_norm)}
             flat[f"stages.{key}"] = value
     _flatten(flat, "", out)
     out["stages.depths"] = [s.attrs["depth"] for s in stages]
@@ -153,12 +155,25 @@ def _block_groups(graph: ArchGraph) -> list[Group]:
 
 
 def _own_nodes(graph: ArchGraph, block: Group) -> list[Node]:
-    """A block's nodes in forward order, without attachment internals (SE, split attention)
-    and without its shortcut."""
-    inner = [g.id + "." for g in graph.groups.values()
-             if g.id.startswith(block.id + ".") and (g.kind in ATTACHMENT_KINDS
-                                                     or g.id == f"{block.id}.downsample")]
-    return [n for n in graph.under(block.id) if not any(n.id.startswith(p) for p in inner)]
+    """A block's main path in forward order: without its shortcut and without attention
+    internals: all of an SE group, and a split-attention group after its conv -> norm -> act
+    (that part is the block's kxk conv; the rest computes the attention)."""
+    shortcut = f"{block.id}.downsample."
+    attention = {g.id + ".": g.kind for g in graph.groups.values()
+                 if g.id.startswith(block.id + ".") and g.kind in ATTACHMENT_KINDS}
+    out: list[Node] = []
+    main_done: set[str] = set()
+    for n in graph.under(block.id):
+        if n.id.startswith(shortcut):
+            continue
+        prefix = next((p for p in attention if n.id.startswith(p)), None)
+        if prefix is not None:
+            if attention[prefix] == "se" or prefix in main_done:
+                continue
+            if n.kind in ACTIVATION_KINDS:
+                main_done.add(prefix)
+        out.append(n)
+    return out
 
 
 def _convs(nodes: list[Node]) -> list[Node]:
@@ -167,6 +182,21 @@ def _convs(nodes: list[Node]) -> list[Node]:
 
 def _is_depthwise(n: Node) -> bool:
     return n.kind == "conv2d" and (n.groups or 1) > 1 and n.groups == n.in_channels
+
+
+def _radix(graph: ArchGraph, n: Node) -> int:
+    group = graph.groups.get(n.id.rpartition(".")[0])
+    return group.attrs.get("radix", 1) if group is not None and group.kind == "splat" else 1
+
+
+def _width(graph: ArchGraph, n: Node) -> int:
+    """A conv's output width, per split for split attention's radix-times-wider conv."""
+    return n.out_channels // _radix(graph, n)
+
+
+def _cardinality(graph: ArchGraph, n: Node) -> int:
+    """A conv's groups, less split attention's radix (its conv has groups x radix groups)."""
+    return (n.groups or 1) // _radix(graph, n)
 
 
 def _mode(values: list) -> Any:
@@ -210,11 +240,11 @@ class Features:
         strided_kernels = set()
         for b in blocks:
             for n in own[b.id]:
-                if n.kind == "conv2d" and (n.stride or 1) > 1:
-                    strided_kernels.add("1x1" if n.kernel_size == 1 else
-                                        f"{n.kernel_size}x{n.kernel_size}")
+                if n.kind in ("conv2d", "avg_pool", "max_pool") and (n.stride or 1) > 1:
+                    strided_kernels.add("avg pool" if n.kind != "conv2d" else
+                                        "1x1 conv" if n.kernel_size == 1 else "kxk conv")
                     break
-        inverted = any(max((n.out_channels for n in _convs(own[b.id])), default=0)
+        inverted = any(max((_width(graph, n) for n in _convs(own[b.id])), default=0)
                        > b.out_shape[0] for b in blocks)
         first_is_dw = [bool(_convs(own[b.id])) and _is_depthwise(_convs(own[b.id])[0])
                        for b in blocks]
@@ -227,13 +257,15 @@ class Features:
             == stem_convs[0].stride and not any(n.kind == "max_pool" for n in stem_nodes),
             depths=tuple(s.attrs["depth"] for s in graph.stages),
             widths=tuple(s.attrs["width"] for s in graph.stages),
-            inner_widths=tuple(tuple(n.out_channels for n in _convs(own[f"{s.id}.blocks.0"]))
-                               for s in graph.stages if f"{s.id}.blocks.0" in own),
+            # each stage's last block: in = out = the stage width, whatever the downsampling
+            inner_widths=tuple(
+                tuple(n.out_channels for n in _convs(own[f"{s.id}.blocks.{s.attrs['depth'] - 1}"]))
+                for s in graph.stages if f"{s.id}.blocks.{s.attrs['depth'] - 1}" in own),
             stride_on=",".join(sorted(strided_kernels)) or None,
             avg_pool_shortcut=any(n.kind == "avg_pool" and ".downsample." in n.id
                                   for n in graph.nodes),
-            grouped=any(n.kind == "conv2d" and (n.groups or 1) > 1 and not _is_depthwise(n)
-                        for n in all_own),
+            grouped=any(n.kind == "conv2d" and _cardinality(graph, n) > 1
+                        and not _is_depthwise(n) for n in all_own),
             depthwise=any(_is_depthwise(n) for n in all_own),
             inverted=inverted,
             depthwise_first=bool(first_is_dw) and all(first_is_dw),
@@ -285,12 +317,16 @@ def _stems(fa: "Features", fb: "Features") -> str:
     return f"stem: {fa.stem} -> {fb.stem}"
 
 
+_STRIDE_NAMES = {"kxk conv": "ResNet-B, ", "1x1 conv": "ResNet-A (original), ",
+                 "avg pool": "avd (ResNeSt), "}
+
+
 def _widths(fa: "Features", fb: "Features") -> str:
     parts = []
     if fa.widths != fb.widths:
         parts.append(f"stage widths {_tuple_text(fa.widths)} -> {_tuple_text(fb.widths)}")
     if fa.inner_widths != fb.inner_widths:
-        parts.append("layer widths of each stage's first block "
+        parts.append("layer widths of each stage's last block "
                      f"{_tuple_text(tuple(map(_tuple_text, fa.inner_widths)))} -> "
                      f"{_tuple_text(tuple(map(_tuple_text, fb.inner_widths)))}")
     return "; ".join(parts)
@@ -327,9 +363,12 @@ CATALOG: tuple[StepRule, ...] = (
              lambda f: f.patchify_stem, _flag, ("stem",), _stems),
     StepRule("deep_stem", "deep stem (ResNet-C)", "deep stem removed",
              lambda f: f.stem_convs >= 3, _flag, ("stem",), _stems),
-    StepRule("stride_placement", "stride placement (ResNet-B)", "stride placement (ResNet-A)",
-             lambda f: f.stride_on, lambda old, new: new != "1x1", (".stride_on",),
-             lambda fa, fb: f"downsampling stride on the {fa.stride_on} -> {fb.stride_on} conv"),
+    StepRule("stride_placement", "stride placement", "stride placement",
+             lambda f: f.stride_on, lambda old, new: new != "1x1 conv",
+             (".stride_on", ".avd"),
+             lambda fa, fb: _STRIDE_NAMES.get(fb.stride_on, "") +
+             f"a downsampling block's stride on its {fa.stride_on or 'nothing'} -> its "
+             f"{fb.stride_on or 'nothing'}"),
     StepRule("avg_pool_shortcut", "avg-pool shortcut (ResNet-D)", "avg-pool shortcut removed",
              lambda f: f.avg_pool_shortcut, _flag, (".shortcut",)),
     StepRule("grouped_conv", "grouped convolution (ResNeXt)", "grouped convolution removed",
@@ -342,7 +381,7 @@ CATALOG: tuple[StepRule, ...] = (
              ("stages.widths", "stem.out_channels", "stem.widths", ".width_per_group",
               ".bottleneck_ratio"), _widths),
     StepRule("inverted_bottleneck", "inverted bottleneck", "inverted bottleneck removed",
-             lambda f: f.inverted, _flag, ("block.type", ".expand")),
+             lambda f: f.inverted, _flag, ("block.type", ".expand", ".shortcut")),
     StepRule("move_depthwise_up", "move the depthwise conv up", "depthwise conv moved down",
              lambda f: f.depthwise_first, _flag, (".depthwise",)),
     StepRule("kernel_size", "kernel size", "kernel size",
@@ -358,7 +397,7 @@ CATALOG: tuple[StepRule, ...] = (
                             f"{'/'.join(fb.activations) or 'none'}"),
     StepRule("fewer_activations", "fewer activations", "more activations",
              lambda f: f.activations_per_block,
-             _toward(lambda n: -(n or 0)), ("activations",),
+             _toward(lambda n: -(n or 0)), ("activations", ".activation_after_add"),
              lambda fa, fb: f"activations per block {fa.activations_per_block} -> "
                             f"{fb.activations_per_block}"),
     StepRule("fewer_norms", "fewer norms", "more norms",
@@ -367,11 +406,15 @@ CATALOG: tuple[StepRule, ...] = (
     StepRule("norm_swap", "norm swap", "norm swap",
              lambda f: f.norms,
              _toward(lambda norms: max((_NORM_ORDER.get(n, 0) for n in norms), default=0)),
-             ("norm",),
+             ("norm", ".conv_bias"),
              lambda fa, fb: f"{'/'.join(fa.norms) or 'none'} -> {'/'.join(fb.norms) or 'none'}"),
     StepRule("separate_downsampling", "separate downsampling layers",
              "separate downsampling layers removed",
-             lambda f: f.separate_downsampling, _flag, ("stages.downsample",)),
+             lambda f: f.separate_downsampling, _flag,
+             # ConvNeXt's step also adds norms after the stem and the pooling, layer scale,
+             # and (as the reference implementation) Linear pointwise layers and its init
+             ("stages.downsample", "stem.norm", "head.norm", ".pointwise", "init",
+              ".layer_scale")),
     StepRule("se", "squeeze-and-excitation added", "squeeze-and-excitation removed",
              lambda f: f.se, _flag, (".se",)),
     StepRule("split_attention", "split attention added", "split attention removed",
@@ -398,7 +441,21 @@ class Step:
                 "direction": "forward" if self.forward else "reverse"}
 
 
+#: step -> steps it implies, reported only through it: the inverted bottleneck and moving the
+#: depthwise conv redefine a block's widths; separate downsampling layers take the stride out of
+#: the blocks.
+SUBSUMES = {"inverted_bottleneck": ("width",), "move_depthwise_up": ("width",),
+            "separate_downsampling": ("stride_placement",), "split_attention": ("width",)}
+# (split attention's conv is radix times wider: that is the attention, not a width change)
+
+
 def named_steps(fa: Features, fb: Features) -> list[Step]:
+    found = _named_steps(fa, fb)
+    implied = {s for step in found for s in SUBSUMES.get(step.key, ())}
+    return [s for s in found if s.key not in implied]
+
+
+def _named_steps(fa: Features, fb: Features) -> list[Step]:
     steps = []
     for rule in CATALOG:
         old, new = rule.feature(fa), rule.feature(fb)
@@ -412,6 +469,7 @@ def named_steps(fa: Features, fb: Features) -> list[Step]:
 
 def _explained(path: str, steps: list[Step]) -> bool:
     keys = {s.key for s in steps}
+    keys |= {implied for key in list(keys) for implied in SUBSUMES.get(key, ())}
     for rule in CATALOG:
         if rule.key not in keys:
             continue
@@ -614,8 +672,11 @@ def diff_resolved(spec_a: Spec, graph_a: ArchGraph, spec_b: Spec, graph_b: ArchG
     changes = setting_changes(sa, sb, stages, (fa.stem, fb.stem))
     steps = named_steps(fa, fb)
     unrecognised = [c for c in changes if not _explained(c.path, steps)]
+    struct = structure(graph_a, graph_b)
+    if not struct and graph_a.params == graph_b.params and graph_a.macs == graph_b.macs:
+        unrecognised = []  # the same network spelled differently: nothing to recognise
     metadata = [Change(k, getattr(spec_a, k), getattr(spec_b, k)) for k in ("name", "description")
                 if getattr(spec_a, k) != getattr(spec_b, k)]
     return Diff(spec_a.name, spec_b.name, changes, steps, unrecognised,
-                effect(graph_a, graph_b), structure(graph_a, graph_b), metadata,
+                effect(graph_a, graph_b), struct, metadata,
                 ({n.id: n.kind for n in graph_a.nodes}, {n.id: n.kind for n in graph_b.nodes}))

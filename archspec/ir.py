@@ -44,14 +44,17 @@ class Node(NamedTuple):
     macs: int = 0
     attrs: Mapping[str, Any] = EMPTY
     source: str | None = None
+    channels_last: bool = False  # layout of the output: (H, W, C) instead of (C, H, W)
 
     @property
     def in_channels(self) -> int:
-        return self.in_shape[0]
+        # only a permute changes the layout: its input has the other one
+        last = self.channels_last != (self.kind == "permute")
+        return self.in_shape[-1] if last else self.in_shape[0]
 
     @property
     def out_channels(self) -> int:
-        return self.out_shape[0]
+        return self.out_shape[-1] if self.channels_last else self.out_shape[0]
 
     @property
     def is_module(self) -> bool:
@@ -169,6 +172,11 @@ class ArchGraph:
                     raise InternalError(
                         f"shape mismatch on edge {src} -> {node.id}: produced {shape}, "
                         f"expected {expected}; neighbours: inputs={node.inputs}")
+                if position == 0 and seen[src].channels_last != (
+                        node.channels_last != (node.kind == "permute")):
+                    raise InternalError(
+                        f"layout mismatch on edge {src} -> {node.id}: only a permute changes "
+                        f"channels-first to channels-last; inputs={node.inputs}")
             seen[node.id] = node
         for group in self.groups.values():
             for child in group.children:

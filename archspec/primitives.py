@@ -20,14 +20,16 @@ from .ir import EMPTY, ArchGraph, Group, Node, Shape
 
 
 class Tensor(NamedTuple):
-    """A value flowing between nodes: who produced it and its shape."""
+    """A value flowing between nodes: who produced it, its shape, and its layout: channels
+    first (C, H, W), or channels last (H, W, C) between two `permute` nodes."""
 
     producer: str
     shape: Shape
+    channels_last: bool = False
 
     @property
     def channels(self) -> int:
-        return self.shape[0]
+        return self.shape[-1] if self.channels_last else self.shape[0]
 
 
 def conv_out(size: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:
@@ -102,20 +104,24 @@ class Builder:
             attrs=MappingProxyType(open_group.attrs), source=open_group.source)
 
     def _add(self, name: str, kind: str, inputs: tuple[Tensor, ...], out_shape: Shape,
-             **fields: Any) -> Tensor:
+             channels_last: bool | None = None, **fields: Any) -> Tensor:
+        """Append one node. Its output keeps the layout of its first input unless told."""
         node_id = self._register(name)
         attrs = fields.pop("attrs", None)
         params = 0
         for _, shape in fields.get("param_shapes", ()):
             params += math.prod(shape)
-        node = Node(params=params, 
+        if channels_last is None:
+            channels_last = inputs[0].channels_last if inputs else False
+        node = Node(
             id=node_id, kind=kind, inputs=tuple([t.producer for t in inputs]),
             in_shape=inputs[0].shape if inputs else out_shape, out_shape=out_shape,
+            params=params, channels_last=channels_last,
             attrs=MappingProxyType(attrs) if attrs else EMPTY, source=self.source, **fields)
         self.nodes.append(node)
         self._params_upto.append(self._params_upto[-1] + node.params)
         self._macs_upto.append(self._macs_upto[-1] + node.macs)
-        return Tensor(node_id, out_shape)
+        return Tensor(node_id, out_shape, channels_last)
 
     def note(self, text: str) -> None:
         """Tell the user about a value archspec adjusted (never adjust silently)."""
@@ -184,7 +190,8 @@ class Builder:
             dims, out = (0, 3, 1, 2), x.shape[-1:] + x.shape[:-1]
         else:
             raise InternalError(f"unknown layout {layout!r} ({name})")
-        return self._add(name, "permute", (x,), out, attrs={"dims": dims, "layout": layout})
+        return self._add(name, "permute", (x,), out, channels_last=layout == "channels_last",
+                         attrs={"dims": dims, "layout": layout})
 
     def layer_scale(self, name: str, x: Tensor, init: float, channels_last: bool = False) -> Tensor:
         """Per-channel learnable scale `gamma` (CaiT, ConvNeXt), starting at `init`."""

@@ -203,3 +203,66 @@ def test_render_rejects_unknown_extension(tmp_path, capsys):
     assert cli.main(["diff", str(R50), str(R50), "--render", str(tmp_path / "x.txt")]) == 2
     assert "expected a .svg, .png, .pdf or .dot file" in capsys.readouterr().err
     assert not (tmp_path / "x.txt").exists()
+
+
+ROADMAP = ROOT / "specs" / "roadmap" / "resnet50_to_convnext_t"
+CONVNEXT_T = ROOT / "specs" / "convnext_tiny.yaml"
+
+# ARCHITECTURES.md, "The modernization roadmap": the step each file makes, in the catalog's words.
+ROADMAP_STEPS = {
+    "01_stage_ratio": ["stage compute ratio"],
+    "02_patchify_stem": ["patchify stem"],
+    "03_depthwise": ["depthwise convolution"],
+    "04_wider": ["width change"],
+    "05_inverted_bottleneck": ["inverted bottleneck"],
+    "06_move_up_depthwise": ["move the depthwise conv up"],
+    "07_kernel_5": ["kernel size"],
+    "08_kernel_7": ["kernel size"],
+    "09_gelu": ["activation swap"],
+    "10_fewer_activations": ["fewer activations"],
+    "11_fewer_norms": ["fewer norms"],
+    "12_layer_norm": ["norm swap"],
+    # step 12 of ARCHITECTURES.md: separate downsampling layers, LNs, and layer scale
+    "13_separate_downsampling": ["separate downsampling layers", "layer scale added"],
+}
+
+
+def test_roadmap_chain_names_every_step(capsys):
+    assert cli.main(["diff", "--chain", str(ROADMAP), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    names = [r["spec"].rsplit("/", 1)[1].removesuffix(".yaml") for r in rows]
+    assert names == ["00_resnet50", *ROADMAP_STEPS]
+    for row, name in zip(rows[1:], names[1:]):
+        assert row["steps"] == ROADMAP_STEPS[name], name
+        assert row["unrecognised"] == [], name
+
+
+@pytest.mark.parametrize("a,b,key", [
+    ("variants/kernel_9", "variants/kernel_11", "kernel_size"),
+])
+def test_roadmap_variants(a, b, key):
+    d = diff(ROADMAP / f"{a}.yaml", ROADMAP / f"{b}.yaml")
+    assert [s.key for s in d.steps] == [key] and d.steps[0].forward
+
+
+def test_last_roadmap_step_is_convnext_tiny():
+    d = diff(ROADMAP / "13_separate_downsampling.yaml", CONVNEXT_T)
+    assert not d.architectural
+    assert d.structure == {} and d.steps == [] and d.unrecognised == []
+    assert [c.path for c in d.settings] == ["block.type"]
+
+
+MORE_PAIRS = [  # (key, spec, overrides): one step each, on specs of the families that have it
+    ("se", R50, ["block.se={reduction: 16}"]),
+    ("layer_scale", CONVNEXT_T, ["block.layer_scale_init=null"]),
+    ("split_attention", ROOT / "specs" / "resnet50d.yaml",
+     ["block={type: splat, radix: 2, groups: 1, width_per_group: 64, avd: false}"]),
+]
+
+
+@pytest.mark.parametrize("key,spec,overrides", MORE_PAIRS, ids=[k for k, _, _ in MORE_PAIRS])
+def test_more_named_steps_on_minimal_pairs(key, spec, overrides):
+    a, b = archspec.load(spec), archspec.load(spec, overrides)
+    d = diff(a, b) if key != "layer_scale" else diff(b, a)  # ConvNeXt has it: remove, then add
+    assert [s.key for s in d.steps] == [key]
+    assert d.steps[0].forward and d.unrecognised == []

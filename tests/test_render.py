@@ -114,6 +114,12 @@ def _runs_from_ir(graph, stage):
     return [r for _, r in runs]
 
 
+def _stage_parts(graph, stage) -> set[str]:
+    """A stage's children other than its blocks (e.g. ConvNeXt's separate downsampling layers):
+    drawn as their own nodes in the stage's box."""
+    return {f"{stage.id}.{c}" for c in stage.children if c != "blocks"}
+
+
 @all_specs
 def test_block_level_collapses_runs_and_counts_add_up(spec_path):
     graph = resolved(spec_path)
@@ -124,7 +130,7 @@ def test_block_level_collapses_runs_and_counts_add_up(spec_path):
     expected = {"input", "output", *non_stage}
     for stage in graph.stages:
         runs = _runs_from_ir(graph, stage)
-        expected |= {run[0].id for run in runs}
+        expected |= {run[0].id for run in runs} | _stage_parts(graph, stage)
         marked = 0
         for run in runs:
             label = mine[run[0].id]
@@ -133,7 +139,8 @@ def test_block_level_collapses_runs_and_counts_add_up(spec_path):
             marked += len(run)
             if run[0].attrs["stride"] > 1:
                 assert f"stride {run[0].attrs['stride']}" in label
-            assert ("shortcut: identity" in label) == (run[0].attrs["shortcut"] is None)
+            identity = run[0].kind == "residual" and run[0].attrs["shortcut"] is None
+            assert ("shortcut: identity" in label) == identity
         assert marked == stage.attrs["depth"]  # the x N marks add up to the stage depth
     assert set(mine) == expected
     # every edge carries the shape its producer outputs: a block's output shape
@@ -148,7 +155,8 @@ def test_block_level_expanded_draws_every_block(spec_path):
     nodes, _, _ = parse(archspec.to_dot(graph, level="block", expand=True).source)
     mine = drawn(nodes)
     assert {b.id for b in graph.blocks} <= set(mine)
-    assert len(mine) == 2 + len(graph.blocks) + sum(s.kind != "stage" for s in graph.sections)
+    assert len(mine) == 2 + len(graph.blocks) + sum(s.kind != "stage" for s in graph.sections) \
+        + sum(len(_stage_parts(graph, s)) for s in graph.stages)
     for block in graph.blocks:
         assert f"{human(block.params)} params" in mine[block.id]
 

@@ -103,7 +103,7 @@ BASE = """\
     ("block: {type: inverted_bottleneck, kernel_size: 4}\n", ":6:", "block.kernel_size: expected "
      "an odd kernel size", None),
     ("block: {type: inverted_bottleneck, expand_ratio: 0}\n", ":6:", "block.expand_ratio: "
-     "expected greater than 0, got 0", None),
+     "expected a value greater than 0, got 0", None),
     ("block: {type: inverted_bottleneck, depthwise_position: middle, pointwise: linear}\n"
      "norm: layer_norm\n", ":6:", "block.pointwise: expected `depthwise_position: first`",
      "pointwise: conv"),
@@ -130,7 +130,7 @@ def test_downsample_errors(tmp_path, capsys):
       downsample: {type: layer, kernel_size: 0}
     block: {type: convnext}
 """, capsys)
-    assert "bad.yaml:6:" in err and "stages.downsample.kernel_size: expected greater than 0, " \
+    assert "bad.yaml:6:" in err and "stages.downsample.kernel_size: expected a value greater than 0, " \
         "got 0" in err, err
     assert "hint: Kernel of the conv" in err
     err = _error(tmp_path, BASE + """\
@@ -146,9 +146,9 @@ def test_head_conv_and_init_errors(tmp_path, capsys):
     block: {type: inverted_bottleneck}
     head: {conv: {out_channels: 0}}
 """, capsys)
-    assert "bad.yaml:7:" in err and "head.conv.out_channels: expected greater than 0" in err
+    assert "bad.yaml:7:" in err and "head.conv.out_channels: expected a value greater than 0" in err
     err = _error(tmp_path, BASE + """\
     block: {type: inverted_bottleneck}
     init: {type: trunc_normal, std: -1}
 """, capsys)
-    assert "bad.yaml:7:" in err and "init.std: expected greater than 0, got -1" in err
+    assert "bad.yaml:7:" in err and "init.std: expected a value greater than 0, got -1" in err
