@@ -104,7 +104,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     the generator states were restored, not just the weights."""
     args = [TINY_SPEC, "--data", "synthetic", "--synthetic-samples", "256", "--epochs", "2",
             "--batch-size", "32", "--set", "drop_path_rate=0.2", "--warmup-epochs", "1",
-            "--label-smoothing", "0.1", "--seed", "3"]
+            "--label-smoothing", "0.1", "--seed", "3", "--device", "cpu"]
     code, _, err = run_cli(*args, "--out", str(tmp_path / "a"))
     assert code == 0, err
 

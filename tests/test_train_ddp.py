@@ -16,7 +16,7 @@ import torch
 from train_util import ROOT, TINY_SPEC, metrics
 
 ARGS = [TINY_SPEC, "--data", "synthetic", "--synthetic-samples", "512", "--batch-size", "16",
-        "--seed", "1"]
+        "--seed", "1", "--device", "cpu"]
 
 
 def torchrun(*args: str, env: dict | None = None, nproc: int = 2) -> subprocess.CompletedProcess:

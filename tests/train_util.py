@@ -66,8 +66,11 @@ def one_thread():
 
 
 def run_cli(*args: str) -> tuple[int, str, str]:
-    """`archspec train ARGS` in this process: (exit code, stdout, stderr)."""
+    """`archspec train ARGS` in this process: (exit code, stdout, stderr). On the CPU unless
+    ARGS name a --device, so that the suite means the same on a machine with a GPU."""
     from archspec.cli import main
+    if "--device" not in args:
+        args = (*args, "--device", "cpu")
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(["train", *args])

@@ -60,7 +60,8 @@ class Reporter:
           f"image, input {c}x{h}x{w}, {len(plan.classes)} classes")
         p(f"data: {plan.data_note}")
         if procs.distributed:
-            where = f"{procs.world_size} processes ({procs.backend}, {procs.device.type})"
+            n = procs.world_size
+            where = f"{n} process{'es' if n != 1 else ''} ({procs.backend}, {procs.device.type})"
         else:
             where = f"1 process ({procs.device})"
         p(f"processes: {where}; batch {cfg.batch_size} per process x {procs.world_size} = "
