@@ -68,3 +68,13 @@ def test_killed_ddp_run_resumes_to_the_uninterrupted_result(tmp_path):
     assert max((wa[k].double() - wb[k].double()).abs().max().item() for k in wa) <= 1e-6
     assert [r["train_loss"] for r in metrics(b)] == pytest.approx(
         [r["train_loss"] for r in metrics(tmp_path / "a")], rel=1e-6)
+
+
+def test_a_mistake_stops_every_process_and_is_printed_once(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    proc = torchrun(TINY_SPEC, "--data", str(data), "--device", "cpu", "--out",
+                    str(tmp_path / "out"))
+    assert proc.returncode != 0
+    assert proc.stderr.count("the folder is empty (no class subfolders)") == 1
+    assert not (tmp_path / "out").exists()

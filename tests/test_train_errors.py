@@ -84,11 +84,12 @@ def test_class_without_images_names_the_folder(tmp_path):
     assert code == 2 and str(data / "dog") in err
 
 
-def test_unreadable_image_is_named_and_checkpoints_are_kept(tmp_path):
+@pytest.mark.parametrize("workers", ["0", "2"])  # decoded here, or in loader processes
+def test_unreadable_image_is_named_and_checkpoints_are_kept(tmp_path, workers):
     data = make_shapes(tmp_path / "data", per_class=10)
     out = tmp_path / "out"
     args = [TINY_SPEC, "--data", str(data), "--batch-size", "8", "--val-split", "0",
-            "--out", str(out)]
+            "--out", str(out), "--workers", workers]
     code, _, err = run_cli(*args, "--epochs", "1")
     assert code == 0, err
     before = snapshot(out)

@@ -50,18 +50,20 @@ class Processes:
         return out
 
     def agree(self, error: BaseException | None) -> None:
-        """Collective: if any process failed its checks, every process raises (the one that
-        found the problem with its own message, the others quietly), so none is left waiting."""
+        """Collective: if any process failed its checks, every process raises (the first one
+        that found a problem with its own message, the others quietly), so none is left
+        waiting and the message is printed once."""
         if not self.distributed:
             if error is not None:
                 raise error
             return
         messages = self.gather(None if error is None else str(error))
-        if error is not None:
-            raise error
-        for rank, message in enumerate(messages):
-            if message is not None:
-                raise TrainError(f"rank {rank} stopped: {message}", quiet=True)
+        failed = [rank for rank, message in enumerate(messages) if message is not None]
+        if not failed:
+            return
+        if self.rank == failed[0] and error is not None:
+            raise error  # printed once, by the first rank that found a problem
+        raise TrainError(f"rank {failed[0]} stopped: {messages[failed[0]]}", quiet=True)
 
     def broadcast_buffers(self, module: torch.nn.Module) -> None:
         """Give every process rank 0's buffers (BatchNorm running statistics) before evaluating,

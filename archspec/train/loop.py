@@ -416,7 +416,8 @@ def _run(cfg: TrainConfig, procs) -> dict:
         if not math.isfinite(record["train_loss"]):
             raise TrainError(f"training diverged: the loss is {record['train_loss']} in epoch "
                              f"{epoch}; {out}/last.pt still holds epoch {epoch - 1}",
-                             "lower --lr, add --warmup-epochs, or use --amp bf16 instead of fp16")
+                             "lower --lr, add --warmup-epochs, or use --amp bf16 instead of fp16",
+                             quiet=not procs.main)  # every rank sees the same summed loss
         # ---- evaluate ----
         if val_loader is not None:
             procs.broadcast_buffers(model)
@@ -496,7 +497,9 @@ _RECIPE = ("epochs", "batch_size", "lr", "scale_lr", "optimizer", "momentum", "w
 
 def _config_differences(saved: dict, cfg: TrainConfig) -> list[str]:
     now = dataclasses.asdict(cfg)
-    return [f"--{k.replace('_', '-')} {saved[k]} -> {now[k]}" for k in _RECIPE
+    def show(value: Any) -> str:
+        return "(default)" if value is None else str(value)
+    return [f"--{k.replace('_', '-')} {show(saved[k])} -> {show(now[k])}" for k in _RECIPE
             if k in saved and saved[k] != now[k]]
 
 
