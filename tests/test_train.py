@@ -182,3 +182,14 @@ def test_compile_trains(tmp_path):
     assert "compile on" in stdout
     lines = metrics(tmp_path)
     assert lines[-1]["train_loss"] < lines[0]["train_loss"]
+
+
+def test_resume_applies_the_new_learning_rate_and_length(tmp_path):
+    args = [TINY_SPEC, "--data", "synthetic", "--synthetic-samples", "64", "--batch-size", "32",
+            "--out", str(tmp_path)]
+    assert run_cli(*args, "--epochs", "1", "--lr", "0.1")[0] == 0
+    code, stdout, err = run_cli(*args, "--epochs", "3", "--lr", "0.2", "--resume")
+    assert code == 0, err
+    assert "--epochs 1 -> 3; --lr 0.1 -> 0.2" in stdout
+    # After epoch 2 of 3 the cosine factor is (1 + cos(2 pi / 3)) / 2 = 0.25, times the new lr.
+    assert metrics(tmp_path)[1]["lr"] == pytest.approx(0.2 * 0.25)

@@ -250,3 +250,11 @@ def test_nothing_but_plain_values_goes_into_a_checkpoint(tmp_path):
     assert not list(tmp_path.iterdir())
     assert pickle.loads(pickle.dumps(checkpoint.plain({"v": torch.__version__})))["v"].__class__ \
         is str
+
+
+def test_resume_with_another_optimizer_is_refused(run_copy):
+    before = snapshot(run_copy)
+    code, _, err = run_cli(*SYNTHETIC, "--epochs", "2", "--out", str(run_copy), "--resume",
+                           "--optimizer", "adamw")
+    assert code == 2 and "trained with --optimizer sgd, this run asks for adamw" in err
+    assert snapshot(run_copy) == before

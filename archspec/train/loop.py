@@ -126,21 +126,14 @@ def _prepare(cfg: TrainConfig) -> _Plan:
     notes: list[str] = []
     overrides = list(cfg.overrides)
     spec = archspec.load(cfg.spec, overrides)
-    channels, (height, width) = spec.input.channels, spec.input.hw
+    graph = archspec.resolve(spec)  # spec mistakes surface before the data is read
     spec_classes = spec.head.num_classes
 
     if cfg.data == "synthetic":
         num_classes = spec_classes or 10
         classes = tuple(f"class{i}" for i in range(num_classes))
-        n_val = max(1, cfg.synthetic_samples // 4)
-        train_set = SyntheticImages(cfg.synthetic_samples, num_classes, (channels, height, width),
-                                    cfg.seed, fixed=False)
-        val_set = SyntheticImages(n_val, num_classes, (channels, height, width),
-                                  cfg.seed, fixed=True)
-        data_note = (f"synthetic: {num_classes} classes of smooth colour patterns with noise; "
-                     f"{cfg.synthetic_samples} new training images per epoch, {n_val} fixed "
-                     f"validation images")
     else:
+        channels = graph.input_shape[0]
         if channels not in (1, 3):
             raise TrainError(
                 f"--data {cfg.data}: image folders give 1-channel (grayscale) or 3-channel (RGB) "
@@ -149,7 +142,6 @@ def _prepare(cfg: TrainConfig) -> _Plan:
         folder = scan(cfg.data, "--data")
         classes = folder.classes
         num_classes = len(classes)
-        scale = (cfg.crop_scale, 1.0)
         if cfg.val_data:
             val_samples = match_classes(folder, scan(cfg.val_data, "--val-data"))
             train_samples = list(folder.samples)
@@ -159,14 +151,6 @@ def _prepare(cfg: TrainConfig) -> _Plan:
             train_samples, val_samples = split(folder.samples, fraction, cfg.seed)
             how = (f"{fraction:.0%} of each class held out (seed {cfg.seed})" if fraction
                    else "none (--val-split 0)")
-        train_set = ImageFiles(train_samples, channels, (height, width), True, scale)
-        val_set = ImageFiles(val_samples, channels, (height, width), False) if val_samples \
-            else None
-        data_note = (f"{cfg.data}: {num_classes} classes, {len(train_samples)} training images, "
-                     f"{len(val_samples)} validation images ({how})")
-        if val_set is None:
-            notes.append("no validation images: best.pt is not written (it is chosen by "
-                         "validation accuracy)")
 
     if spec_classes != num_classes:
         if _user_set(overrides, "head.num_classes"):
@@ -175,9 +159,27 @@ def _prepare(cfg: TrainConfig) -> _Plan:
                 f"{num_classes} classes", "leave head.num_classes out: it is set from the data")
         overrides.append(f"head.num_classes={num_classes}")
         spec = archspec.load(cfg.spec, overrides)
+        graph = archspec.resolve(spec)
         notes.append(f"head.num_classes set to {num_classes} to match the data (the spec says "
                      f"{spec_classes})")
-    graph = archspec.resolve(spec)
+
+    shape = graph.input_shape  # (channels, height, width): the IR decides
+    if cfg.data == "synthetic":
+        n_val = max(1, cfg.synthetic_samples // 4)
+        train_set = SyntheticImages(cfg.synthetic_samples, num_classes, shape, cfg.seed,
+                                    fixed=False)
+        val_set = SyntheticImages(n_val, num_classes, shape, cfg.seed, fixed=True)
+        data_note = (f"synthetic: {num_classes} classes of smooth colour patterns with noise; "
+                     f"{cfg.synthetic_samples} new training images per epoch, {n_val} fixed "
+                     f"validation images")
+    else:
+        train_set = ImageFiles(train_samples, shape[0], shape[1:], True, (cfg.crop_scale, 1.0))
+        val_set = ImageFiles(val_samples, shape[0], shape[1:], False) if val_samples else None
+        data_note = (f"{cfg.data}: {num_classes} classes, {len(train_samples)} training images, "
+                     f"{len(val_samples)} validation images ({how})")
+        if val_set is None:
+            notes.append("no validation images: best.pt is not written (it is chosen by "
+                         "validation accuracy)")
     spec_data = spec.model_dump(mode="json")
 
     out = cfg.out or os.path.join("out", spec.name)
@@ -284,30 +286,14 @@ def _run(cfg: TrainConfig, procs) -> dict:
 
     start_epoch = 0
     best = {"val_acc": None, "epoch": None}
-    state = plan.checkpoint
+    state, error = plan.checkpoint, None
     if state is not None:
         try:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            if state.get("scaler") and scaler.is_enabled():
-                scaler.load_state_dict(state["scaler"])
-        except (RuntimeError, ValueError, KeyError) as exc:
-            raise TrainError(f"{out}/last.pt does not fit this run: {str(exc).splitlines()[0]}",
-                             "the options that shape the optimizer (--optimizer) must match the "
-                             "run being resumed") from None
-        start_epoch, best = int(state["epoch"]), dict(state["best"])
-        rng = state["rng"]
-        if rng["world_size"] == procs.world_size:
-            ckpt.set_rng_state(rng["ranks"][procs.rank], device)
-        else:
-            plan.notes.append(f"the checkpoint was written by {rng['world_size']} processes, "
-                              f"this run has {procs.world_size}: generators reseeded")
-            torch.manual_seed(cfg.seed + procs.rank + 1000 * start_epoch)
-        differs = _config_differences(state.get("config", {}), cfg)
-        if differs:
-            plan.notes.append("resuming with other options than the checkpoint's: "
-                              + "; ".join(differs))
+            start_epoch, best = _restore(state, cfg, plan, procs, model, optimizer, scheduler,
+                                         scaler, steps, warmup_steps, total_steps)
+        except TrainError as exc:
+            error = exc
+    procs.agree(error)
     # Agree that every process found the same checkpoint (multi-node runs need --out on a
     # filesystem all nodes see).
     epochs_seen = procs.gather(start_epoch)
@@ -315,7 +301,7 @@ def _run(cfg: TrainConfig, procs) -> dict:
         raise TrainError(f"the processes found different checkpoints in {out} (completed "
                          f"epochs by rank: {epochs_seen})",
                          "put --out on a filesystem every node can read (or copy last.pt to "
-                         "each node) before resuming")
+                         "each node) before resuming", quiet=not procs.main)
 
     train_model = model
     if procs.distributed:
@@ -453,6 +439,55 @@ def _run(cfg: TrainConfig, procs) -> dict:
                "global_batch": global_batch, "lr": lr}
     report.summary(summary, plan.val_set is not None)
     return summary
+
+
+def _restore(state: dict, cfg: TrainConfig, plan: _Plan, procs, model, optimizer, scheduler,
+             scaler, steps: int, warmup_steps: int, total_steps: int) -> tuple[int, dict]:
+    """Load a checkpoint into the run; return (finished epochs, best so far). The learning
+    rate, weight decay and momentum of this command line apply from here on; the schedule's
+    position is the checkpoint's epoch boundary (in this run's steps per epoch)."""
+    from . import checkpoint as ckpt
+    from .recipe import lr_factor
+    out = plan.out
+    saved_optimizer = state.get("config", {}).get("optimizer", cfg.optimizer)
+    if saved_optimizer != cfg.optimizer:
+        raise TrainError(f"{out}/last.pt was trained with --optimizer {saved_optimizer}, this "
+                         f"run asks for {cfg.optimizer}; its optimizer state cannot carry over",
+                         f"resume with --optimizer {saved_optimizer}, or start again with "
+                         f"--overwrite")
+    hyper = [{k: g[k] for k in ("initial_lr", "weight_decay", "momentum") if k in g}
+             for g in optimizer.param_groups]
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler") and scaler.is_enabled():
+            scaler.load_state_dict(state["scaler"])
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise TrainError(f"{out}/last.pt does not fit this run: {str(exc).splitlines()[0]}",
+                         "resume with the options of the run that wrote it, or start again "
+                         "with --overwrite") from None
+    start_epoch = int(state["epoch"])
+    for group, values in zip(optimizer.param_groups, hyper):
+        group.update(values)
+    scheduler.base_lrs = [g["initial_lr"] for g in optimizer.param_groups]
+    scheduler.last_epoch = start_epoch * steps
+    factor = lr_factor(scheduler.last_epoch, warmup_steps, total_steps)
+    for group in optimizer.param_groups:
+        group["lr"] = group["initial_lr"] * factor
+    rng = state["rng"]
+    if rng["world_size"] == procs.world_size:
+        ckpt.set_rng_state(rng["ranks"][procs.rank], procs.device)
+    else:
+        plan.notes.append(f"the checkpoint was written by {rng['world_size']} processes, this "
+                          f"run has {procs.world_size}: generators reseeded")
+        import torch
+        torch.manual_seed(cfg.seed + procs.rank + 1000 * start_epoch)
+    differs = _config_differences(state.get("config", {}), cfg)
+    if differs:
+        plan.notes.append("resuming with other options than the checkpoint's, in effect from "
+                          f"epoch {start_epoch + 1}: " + "; ".join(differs))
+    return start_epoch, dict(state["best"])
 
 
 def _evaluate(model, loader, to_input, device, amp_dtype, procs, num_classes: int) -> dict:
