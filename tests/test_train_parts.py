@@ -128,3 +128,14 @@ def test_spec_differences_ignore_the_description():
         mode="json")
     assert checkpoint.spec_differences(a, b) == ["stages.depths: checkpoint [1, 1], now [1, 2]"]
     assert checkpoint.spec_differences(a, a) == []
+
+
+def test_help_lists_the_options(capsys):
+    from archspec.cli import main
+    assert main(["train", "--help"]) == 0
+    text = capsys.readouterr().out
+    for option in ("--data", "--val-data", "--val-split", "--epochs", "--batch-size", "--lr",
+                   "--optimizer", "--weight-decay", "--warmup-epochs", "--label-smoothing",
+                   "--amp", "--channels-last", "--compile", "--out", "--resume", "--seed",
+                   "--workers", "--set", "--overwrite", "--scale-lr"):
+        assert option in text

@@ -36,8 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "smoothing, no weight decay on biases and norms. Each epoch writes "
                     "OUT/last.pt (atomically), OUT/best.pt (best validation accuracy) and a "
                     "line of OUT/metrics.jsonl. Under `torchrun --nproc_per_node=N` the run is "
-                    "data-parallel (DDP); rank 0 prints and writes. See docs/training.md.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "data-parallel (DDP); rank 0 prints and writes. See docs/training.md.")
     add_spec_args(p)
     d = p.add_argument_group("data")
     d.add_argument("--data", required=True, metavar="DIR|synthetic",
@@ -49,41 +48,46 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="fraction of each class held out for validation, chosen by --seed "
                         "(default 0.1 without --val-data; 0: no validation)")
     d.add_argument("--crop-scale", type=float, default=0.08, metavar="F",
-                   help="smallest area fraction of the random-resized crop (raise it, e.g. "
-                        "0.35, for small images)")
+                   help="smallest area fraction of the random-resized crop (default 0.08; "
+                        "raise it, e.g. to 0.35, for small images)")
     d.add_argument("--synthetic-samples", type=int, default=1024, metavar="N",
-                   help="training images per epoch with --data synthetic (validation: N/4)")
+                   help="training images per epoch with --data synthetic (default 1024; "
+                        "validation: N/4)")
     d.add_argument("--workers", type=int, metavar="N",
                    help="data loader processes per training process (default: 0 on CPU, "
                         "min(8, cores per process) on GPU)")
     r = p.add_argument_group("recipe")
-    r.add_argument("--epochs", type=int, default=10, metavar="N")
+    r.add_argument("--epochs", type=int, default=10, metavar="N", help="default 10")
     r.add_argument("--batch-size", type=int, default=64, metavar="N",
-                   help="images per process per step; the global batch is N x processes")
+                   help="images per process per step (default 64); the global batch is N x "
+                        "processes")
     r.add_argument("--lr", type=float, metavar="X",
                    help="peak learning rate (default 0.1 for sgd, 0.001 for adamw)")
     r.add_argument("--scale-lr", action="store_true",
                    help="linear scaling: use lr x global batch / 256 (Goyal et al. 2017)")
-    r.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd")
-    r.add_argument("--momentum", type=float, default=0.9, metavar="X", help="for sgd")
+    r.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd", help="default sgd")
+    r.add_argument("--momentum", type=float, default=0.9, metavar="X",
+                   help="for sgd (default 0.9)")
     r.add_argument("--weight-decay", type=float, metavar="X",
                    help="default 1e-4 for sgd, 0.05 for adamw; applied to conv and linear "
                         "weights only unless --bias-decay")
     r.add_argument("--bias-decay", action="store_true",
                    help="also apply weight decay to biases and norm scales and shifts")
     r.add_argument("--warmup-epochs", type=int, default=0, metavar="N",
-                   help="linear warm-up epochs before the cosine decay (Bag of Tricks: 5)")
+                   help="linear warm-up epochs before the cosine decay (default 0; Bag of "
+                        "Tricks: 5)")
     r.add_argument("--label-smoothing", type=float, default=0.0, metavar="X",
-                   help="Bag of Tricks: 0.1")
+                   help="default 0; Bag of Tricks: 0.1")
     r.add_argument("--seed", type=int, default=0, metavar="N",
-                   help="seeds the weights, the data order and augmentation, the split")
+                   help="seeds the weights, the data order and augmentation, the split "
+                        "(default 0)")
     s = p.add_argument_group("speed")
     s.add_argument("--amp", choices=("bf16", "fp16"),
                    help="mixed precision autocast (fp16 adds a gradient scaler)")
     s.add_argument("--channels-last", action="store_true", help="NHWC memory format")
     s.add_argument("--compile", action="store_true", help="torch.compile the model")
     s.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                   help="auto: CUDA (the local rank's GPU) when available, else CPU")
+                   help="default auto: CUDA (the local rank's GPU) when available, else CPU")
     o = p.add_argument_group("output")
     o.add_argument("--out", metavar="DIR", help="run folder (default: out/<spec name>)")
     o.add_argument("--resume", action="store_true",
