@@ -122,14 +122,14 @@ def setting_changes(a: dict[str, Any], b: dict[str, Any], stages: int,
         if stems:
             changes.append(Change("stem", stems[0], stems[1]))
     per_key: dict[str, list[Change]] = collections.defaultdict(list)
+    # mappings whose `type` changed (a block, a downsampling layer, ...)
+    retyped = [p for p in set(a) & set(b) if p.endswith(".type") and a[p] != b[p]]
     for path in sorted(set(a) | set(b), key=_path_order):
         old, new = a.get(path, _MISSING), b.get(path, _MISSING)
         if old == new:
             continue
-        if _MISSING in (old, new) and ".block." in path:
-            stage = path.split(".block.")[0]
-            if a.get(f"{stage}.block.type") != b.get(f"{stage}.block.type"):
-                continue
+        if _MISSING in (old, new) and any(path.startswith(t[:-4]) for t in retyped):
+            continue  # a setting only one of two different types has
         if path.startswith("stages[") and ".block." in path:
             per_key[path.split(".block.", 1)[1]].append(Change(path, old, new))
         else:

@@ -156,12 +156,13 @@ def diff_marks(d) -> tuple[dict[str, str], list[str]]:
     """Block-level marks for B's diagram from the structure diff: a block (or section) that
     exists only in B is `added`, one with layers added, removed or changed is `changed`; blocks
     that exist only in A are listed as removed."""
+    from ..diff import _owner
     marks: dict[str, str] = {}
     removed: list[str] = []
-    kinds_a, kinds_b = d.kinds
-    for owner, s in d.structure.items():
-        in_a = any(i == owner or i.startswith(owner + ".") for i in kinds_a)
-        in_b = any(i == owner or i.startswith(owner + ".") for i in kinds_b)
+    owners_a = {_owner(i) for i in d.kinds[0]}
+    owners_b = {_owner(i) for i in d.kinds[1]}
+    for owner in d.structure:
+        in_a, in_b = owner in owners_a, owner in owners_b
         if in_b and not in_a:
             marks[owner] = "added"
         elif in_a and not in_b:
