@@ -20,10 +20,12 @@ from .ir import EMPTY, ArchGraph, Group, Node, Shape
 
 @dataclass(frozen=True, slots=True)
 class Tensor:
-    """A value flowing between nodes: who produced it and its shape."""
+    """A value flowing between nodes: who produced it, its shape, and its reduction (the
+    product of the strides between the network input and it: 4 after a ResNet stem)."""
 
     producer: str
     shape: Shape
+    reduction: int = 1
 
     @property
     def channels(self) -> int:
@@ -91,6 +93,7 @@ class Builder:
         self.groups[full] = Group(
             id=full, kind=open_group.kind, children=tuple(open_group.children),
             in_shape=open_group.in_shape, out_shape=inside[-1].out_shape if inside else (),
+            reduction=inside[-1].reduction if inside else 1,
             params=sum(n.params for n in inside), macs=sum(n.macs for n in inside),
             attrs=MappingProxyType(open_group.attrs), source=open_group.source)
 
@@ -98,11 +101,15 @@ class Builder:
              **fields: Any) -> Tensor:
         node_id = self._register(name)
         attrs = fields.pop("attrs", None)
+        # Every layer that downsamples says so with its `stride`; merges (add, mul) keep the
+        # coarsest input's reduction.
+        reduction = max((t.reduction for t in inputs), default=1) * (fields.get("stride") or 1)
         self.nodes.append(Node(
             id=node_id, kind=kind, inputs=tuple(t.producer for t in inputs),
             in_shape=inputs[0].shape if inputs else out_shape, out_shape=out_shape,
-            attrs=MappingProxyType(attrs) if attrs else EMPTY, source=self.source, **fields))
-        return Tensor(node_id, out_shape)
+            attrs=MappingProxyType(attrs) if attrs else EMPTY, source=self.source,
+            reduction=reduction, **fields))
+        return Tensor(node_id, out_shape, reduction)
 
     def note(self, text: str) -> None:
         """Tell the user about a value archspec adjusted (never adjust silently)."""

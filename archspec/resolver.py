@@ -66,7 +66,9 @@ def resolve(spec: Spec) -> ArchGraph:
 
 def _plan_head(spec: Spec, b: Builder, x: Tensor) -> Tensor:
     head = spec.head
-    with b.group("head", "sequential", x, family="head"):
+    # `classifier` names the final linear layer's slot (present when num_classes > 0), so
+    # `forward_head(pre_logits=True)` and `reset_classifier` know which child it is.
+    with b.group("head", "sequential", x, family="head", classifier="fc"):
         x = b.global_pool("pool", x, head.pool)
         if head.norm.type != "none":
             x = b.norm("norm", x, head.norm.type, head.norm.resolved_eps, momentum=head.norm.momentum)
