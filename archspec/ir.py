@@ -217,7 +217,8 @@ class ArchGraph:
         if not problems and any(b <= a for a, b in zip(picked, picked[1:])):
             problems.append(Problem(None, "out_indices", f"expected distinct stage indices in "
                                     f"increasing order, got {tuple(out_indices)}",
-                                    f"out_indices={tuple(sorted(set(picked)))}"))
+                                    f"out_indices={tuple(sorted(set(picked)))}; stages of "
+                                    f"{self.name}: {listing}"))
         if problems:
             raise SpecError(problems)
         return FeatureInfo(Feature(i, stages[i].id, stages[i].out_shape[0], stages[i].reduction,
