@@ -75,10 +75,13 @@ class ResidualBlock(nn.Module):
             self.downsample = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shortcut = x if self.downsample is None else self.downsample(x)
+        # The branch first, then the shortcut: the IR's node order (and torchvision's), so the
+        # shortcut's output is not held while the branch runs, and autograd's backward visits
+        # the layers in the same order as in a hand-written block.
         out = x
         for name in self._branch:
             out = getattr(self, name)(out)
+        shortcut = x if self.downsample is None else self.downsample(x)
         out = out + shortcut if out is x else out.add_(shortcut)
         for name in self._post:
             out = getattr(self, name)(out)
