@@ -120,7 +120,8 @@ def main(argv=None) -> int:
                         "meaningful with --threads 1 on CPU")
     p.add_argument("--memory", action="store_true",
                    help="also compare peak training memory, and with gradient checkpointing")
-    p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE "
+                   "(`-`: print the JSON on stdout and the table on stderr)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -191,8 +192,12 @@ def main(argv=None) -> int:
         results["models"][name] = entry
         del ours, theirs
     results["elapsed_s"] = time.time() - started
-    print(format_table(results))
-    if args.json:
+    if args.json == "-":  # JSON alone on stdout, the table on stderr
+        print(format_table(results), file=sys.stderr)
+        print(json.dumps(results, indent=2))
+    else:
+        print(format_table(results))
+    if args.json and args.json != "-":
         pathlib.Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         pathlib.Path(args.json).write_text(json.dumps(results, indent=2))
         print(f"JSON written to {args.json}")

@@ -153,7 +153,7 @@ def test_features_only_loads_a_classification_checkpoint(spec_path):
         torch.testing.assert_close(backbone(x)[0], full.stages[0](full.stem(x)), rtol=0, atol=0)
 
 
-def test_feature_info_is_known_without_torch():
+def test_feature_info_from_the_ir_alone():
     graph = resolved(FAMILIES[0][1])
     info = graph.feature_info((-1,))
     last = graph.stages[-1]
