@@ -120,7 +120,7 @@ class Network(nn.Module):
         self.spec_name = graph.name
         head = graph.groups["head"]
         classifier = graph.classifier
-        self._classifier_name: str = head.attrs["classifier"]
+        self._classifier_name: str = head.attrs.get("classifier", "fc")
         #: channels of `forward_features`' output (the last stage's)
         self.num_features: int = graph.groups["stages"].out_shape[0]
         #: channels of `forward_head(..., pre_logits=True)`: what the classifier reads
