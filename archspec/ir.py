@@ -185,7 +185,7 @@ class ArchGraph:
     def classifier(self) -> Node | None:
         """The head's final linear layer (`head.fc`), or None when `num_classes` is 0."""
         head = self.groups.get("head")
-        name = head.attrs.get("classifier") if head else None
+        name = head.attrs.get("classifier", "fc") if head else None
         return self._by_id.get(f"head.{name}") if name else None
 
     def feature_info(self, out_indices: Sequence[int] | None = None) -> FeatureInfo:
