@@ -10,10 +10,10 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from .errors import InternalError, Location, Problem, SpecError
-from .ir import ArchGraph, Group, Node
+from .ir import ArchGraph, Feature, FeatureInfo, Group, Node
 from .spec import Spec, load
 
 if TYPE_CHECKING:
@@ -21,8 +21,9 @@ if TYPE_CHECKING:
     import networkx
     from torch import nn
 
-__all__ = ["ArchGraph", "Group", "InternalError", "Location", "Node", "Problem", "Spec",
-           "SpecError", "build", "load", "resolve", "to_dot", "to_module", "to_networkx"]
+__all__ = ["ArchGraph", "Feature", "FeatureInfo", "Group", "InternalError", "Location", "Node",
+           "Problem", "Spec", "SpecError", "build", "load", "resolve", "to_dot", "to_module",
+           "to_networkx"]
 
 def _overrides(kwargs: dict[str, Any]) -> list[str]:
     """build(spec, head__num_classes=10) -> ['head.num_classes=10'] (`__` separates levels)."""
@@ -45,17 +46,22 @@ def resolve(spec: "str | os.PathLike | Spec | ArchGraph", overrides: list[str] |
     return _resolve(spec)
 
 
-def build(spec: "str | os.PathLike | Spec | ArchGraph", overrides: list[str] | tuple = (),
+def build(spec: "str | os.PathLike | Spec | ArchGraph", overrides: list[str] | tuple = (), *,
+          features_only: bool = False, out_indices: "Sequence[int] | None" = None,
           **kwargs: Any) -> "nn.Module":
     """Build the torch module of a spec. Keyword overrides use `__` between levels:
-    `build("specs/resnet50.yaml", head__num_classes=10)`."""
+    `build("specs/resnet50.yaml", head__num_classes=10)`. `features_only=True` builds the
+    backbone returning the maps of the stages in `out_indices` (stage indices from 0; default
+    all), with `feature_info` (channels, reduction, module) from the IR; see docs/modules.md."""
     from .lower.torch import to_module as _to_module
-    return _to_module(resolve(spec, overrides, **kwargs))
+    return _to_module(resolve(spec, overrides, **kwargs), features_only=features_only,
+                      out_indices=out_indices)
 
 
-def to_module(graph: ArchGraph) -> "nn.Module":
+def to_module(graph: ArchGraph, features_only: bool = False,
+              out_indices: "Sequence[int] | None" = None) -> "nn.Module":
     from .lower.torch import to_module as _to_module
-    return _to_module(graph)
+    return _to_module(graph, features_only=features_only, out_indices=out_indices)
 
 
 def to_networkx(spec: "str | os.PathLike | Spec | ArchGraph") -> "networkx.DiGraph":

@@ -6,11 +6,10 @@ squeeze-and-excitation, ...). Nodes are stored in topological order; `Node.input
 """
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Iterator, Mapping, NamedTuple
+from typing import Any, Iterator, Mapping, NamedTuple, Sequence
 
 from .errors import InternalError
 
@@ -45,6 +44,9 @@ class Node(NamedTuple):
     attrs: Mapping[str, Any] = EMPTY
     source: str | None = None
     channels_last: bool = False  # layout of the output: (H, W, C) instead of (C, H, W)
+    reduction: int = 1
+    """Product of the strides from the network input to this node's output (4 after a ResNet
+    stem, 32 after its last stage): the `reduction` of a feature map."""
 
     @property
     def in_channels(self) -> int:
@@ -78,6 +80,41 @@ class Group:
     macs: int
     attrs: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
     source: str | None = None
+    reduction: int = 1
+    """Reduction of the group's output (that of its last node)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    """One feature map a backbone hands to a detection or segmentation neck."""
+
+    index: int
+    """Stage index, from 0 (an `out_indices` entry of -1 is stored as the last stage's index)."""
+    module: str
+    """Module path of the stage that produces the map (`stages.1`)."""
+    channels: int
+    reduction: int
+    """Input size / map size: the product of the strides up to the stage's output."""
+    shape: Shape
+    """(C, H, W) at the spec's input size."""
+
+
+class FeatureInfo(tuple):
+    """The feature maps of a `features_only` module, read from the IR before the module runs.
+    Methods named as timm's `FeatureInfo`, so necks written for timm backbones read it."""
+
+    def channels(self) -> list[int]:
+        return [f.channels for f in self]
+
+    def reduction(self) -> list[int]:
+        return [f.reduction for f in self]
+
+    def module_name(self) -> list[str]:
+        return [f.module for f in self]
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        return [{"index": f.index, "module": f.module, "channels": f.channels,
+                 "reduction": f.reduction, "shape": list(f.shape)} for f in self]
 
 
 @dataclass(frozen=True)
@@ -146,6 +183,49 @@ class ArchGraph:
     @property
     def blocks(self) -> list[Group]:
         return [g for g in self.groups.values() if g.attrs.get("block")]
+
+    @property
+    def classifier(self) -> Node | None:
+        """The head's final linear layer (`head.fc`), or None when `num_classes` is 0."""
+        head = self.groups.get("head")
+        name = head.attrs.get("classifier", "fc") if head else None
+        return self._by_id.get(f"head.{name}") if name else None
+
+    def feature_info(self, out_indices: Sequence[int] | None = None) -> FeatureInfo:
+        """The stage outputs picked by `out_indices` (stage indices from 0; negative ones count
+        from the end; default all stages), in increasing order. A bad index is a SpecError."""
+        from .errors import Problem, SpecError
+        stages = self.stages
+        n = len(stages)
+        listing = "; ".join(f"{i}: {s.id} ({s.out_shape[0]} channels, reduction {s.reduction})"
+                            for i, s in enumerate(stages))
+        if out_indices is None:
+            out_indices = range(n)
+        problems = []
+        picked: list[int] = []
+        for given in out_indices:
+            if not isinstance(given, int) or isinstance(given, bool):
+                problems.append(Problem(None, "out_indices", f"expected a stage index (an "
+                                        f"integer), got {given!r}", f"stages of {self.name}: "
+                                        f"{listing}"))
+            elif not -n <= given < n:
+                problems.append(Problem(None, "out_indices", f"expected a stage index from 0 "
+                                        f"to {n - 1} (or -{n} to -1 from the end), got {given}",
+                                        f"{self.name} has {n} stages: {listing}"))
+            else:
+                picked.append(given % n)
+        if not problems and not picked:
+            problems.append(Problem(None, "out_indices", "expected at least one stage index, "
+                                    "got none", f"stages of {self.name}: {listing}"))
+        if not problems and any(b <= a for a, b in zip(picked, picked[1:])):
+            problems.append(Problem(None, "out_indices", f"expected distinct stage indices in "
+                                    f"increasing order, got {tuple(out_indices)}",
+                                    f"out_indices={tuple(sorted(set(picked)))}; stages of "
+                                    f"{self.name}: {listing}"))
+        if problems:
+            raise SpecError(problems)
+        return FeatureInfo(Feature(i, stages[i].id, stages[i].out_shape[0], stages[i].reduction,
+                                   stages[i].out_shape) for i in picked)
 
     # ---- checks -------------------------------------------------------------------------
     def lint(self) -> None:

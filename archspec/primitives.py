@@ -26,6 +26,7 @@ class Tensor(NamedTuple):
     producer: str
     shape: Shape
     channels_last: bool = False
+    reduction: int = 1  # product of the strides from the input to here (4 after a ResNet stem)
 
     @property
     def channels(self) -> int:
@@ -101,6 +102,7 @@ class Builder:
             out_shape=self.nodes[-1].out_shape if end > first else (),
             params=self._params_upto[end] - self._params_upto[first],
             macs=self._macs_upto[end] - self._macs_upto[first],
+            reduction=self.nodes[-1].reduction if end > first else 1,
             attrs=MappingProxyType(open_group.attrs), source=open_group.source)
 
     def _add(self, name: str, kind: str, inputs: tuple[Tensor, ...], out_shape: Shape,
@@ -113,15 +115,18 @@ class Builder:
             params += math.prod(shape)
         if channels_last is None:
             channels_last = inputs[0].channels_last if inputs else False
+        # Every layer that downsamples says so with its `stride`; merges (add, mul) keep the
+        # coarsest input's reduction.
+        reduction = max((t.reduction for t in inputs), default=1) * (fields.get("stride") or 1)
         node = Node(
             id=node_id, kind=kind, inputs=tuple([t.producer for t in inputs]),
             in_shape=inputs[0].shape if inputs else out_shape, out_shape=out_shape,
-            params=params, channels_last=channels_last,
+            params=params, channels_last=channels_last, reduction=reduction,
             attrs=MappingProxyType(attrs) if attrs else EMPTY, source=self.source, **fields)
         self.nodes.append(node)
         self._params_upto.append(self._params_upto[-1] + node.params)
         self._macs_upto.append(self._macs_upto[-1] + node.macs)
-        return Tensor(node_id, out_shape, channels_last)
+        return Tensor(node_id, out_shape, channels_last, reduction)
 
     def note(self, text: str) -> None:
         """Tell the user about a value archspec adjusted (never adjust silently)."""

@@ -74,7 +74,9 @@ def resolve(spec: Spec) -> ArchGraph:
 
 def _plan_head(spec: Spec, b: Builder, x: Tensor) -> Tensor:
     head = spec.head
-    with b.group("head", "sequential", x, family="head"):
+    # `classifier` names the final linear layer's slot (present when num_classes > 0), so
+    # `forward_head(pre_logits=True)` and `reset_classifier` know which child it is.
+    with b.group("head", "sequential", x, family="head", classifier="fc"):
         if head.conv is not None:  # MobileNetV2's pre-logits 1x1 conv to 1280
             conv, norm = head.conv, head.conv.norm or spec.norm
             x = b.conv("conv", x, conv.out_channels, conv.kernel_size, bias=norm.type == "none")

@@ -17,7 +17,6 @@ def _signed(n: int, fmt=lambda v: f"{v:,}") -> str:
 
 
 def format_diff(d) -> str:
-    from ..diff import Diff  # noqa: F401  (type only)
     lines = [f"diff {d.a_name} -> {d.b_name}: "
              + ("architectural change" if d.architectural else "no architectural change")]
     lines += ["", "settings"]

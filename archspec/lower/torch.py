@@ -6,13 +6,15 @@ reads the graph at run time, and `torch.compile(fullgraph=True)` sees straight-l
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..ir import ArchGraph, Group, Node
+from torch.utils.checkpoint import checkpoint
+
+from ..ir import ArchGraph, FeatureInfo, Group, Node
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -73,32 +75,130 @@ class ResidualBlock(nn.Module):
             self.downsample = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shortcut = x if self.downsample is None else self.downsample(x)
+        # The branch first, then the shortcut: the IR's node order (and torchvision's), so the
+        # shortcut's output is not held while the branch runs, and autograd's backward visits
+        # the layers in the same order as in a hand-written block.
         out = x
         for name in self._branch:
             out = getattr(self, name)(out)
+        shortcut = x if self.downsample is None else self.downsample(x)
         out = out + shortcut if out is x else out.add_(shortcut)
         for name in self._post:
             out = getattr(self, name)(out)
         return out
 
 
+class Stages(nn.Sequential):
+    """The stages, in order. With gradient checkpointing on, each stage's activations are
+    dropped after its forward and recomputed in the backward pass (torch.utils.checkpoint,
+    non-reentrant), so training holds one stage's activations at a time."""
+
+    def __init__(self, group: Group, graph: ArchGraph):
+        super().__init__()
+        _add_children(self, group, graph)
+        self.grad_checkpointing = False
+
+    def run(self, stage: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        if self.grad_checkpointing and torch.is_grad_enabled():
+            return checkpoint(stage, x, use_reentrant=False)
+        return stage(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for stage in self:
+            x = self.run(stage, x)
+        return x
+
+
 class Network(nn.Module):
-    """stem -> stages -> head, with the usual entry points of a classification backbone."""
+    """stem -> stages -> head, with the entry points training code and timm-style tools expect:
+    `forward_features`, `forward_head(pre_logits=...)`, `reset_classifier`,
+    `set_grad_checkpointing`, and `feature_info` (every stage's output, from the IR)."""
 
     def __init__(self, group: Group, graph: ArchGraph):
         super().__init__()
         _add_children(self, group, graph)
         self.spec_name = graph.name
+        head = graph.groups["head"]
+        classifier = graph.classifier
+        self._classifier_name: str = head.attrs.get("classifier", "fc")
+        #: channels of `forward_features`' output (the last stage's)
+        self.num_features: int = graph.groups["stages"].out_shape[0]
+        #: channels of `forward_head(..., pre_logits=True)`: what the classifier reads
+        self.head_hidden_size: int = classifier.in_channels if classifier else head.out_shape[0]
+        self.num_classes: int = classifier.out_channels if classifier else 0
+        self.feature_info = graph.feature_info()
+        self._pre_logits: tuple[str, ...] = tuple(
+            c for c in head.children if c != self._classifier_name and c in self.head._modules)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Stem and stages: the last stage's map, (N, num_features, H/32, W/32) for ResNet."""
         return self.stages(self.stem(x))
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """The head on a `forward_features` map; `pre_logits=True` stops before the classifier
+        (pooled, normed features of width `head_hidden_size`)."""
+        if pre_logits:
+            for name in self._pre_logits:
+                x = self.head._modules[name](x)
+            return x
         return self.head(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.stages(self.stem(x)))
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier by a new linear layer with `num_classes` outputs (PyTorch's
+        default init), or remove it for 0. The module then equals one built with
+        `head.num_classes=num_classes` (same parameter names and shapes)."""
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
+            raise ValueError(f"num_classes: expected an integer >= 0, got {num_classes!r}")
+        name = self._classifier_name
+        device = dtype = None
+        if name in self.head._modules:
+            old = self.head._modules[name]
+            device, dtype = old.weight.device, old.weight.dtype
+            delattr(self.head, name)
+        if num_classes:
+            self.head.add_module(name, nn.Linear(self.head_hidden_size, num_classes,
+                                                 device=device, dtype=dtype))
+        self.num_classes = num_classes
+
+    def get_classifier(self) -> nn.Module | None:
+        return self.head._modules.get(self._classifier_name)
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Checkpoint each stage in training (see `Stages`): less memory, one more forward."""
+        self.stages.grad_checkpointing = enable
+
+
+class FeatureNetwork(nn.Module):
+    """A backbone for detection/segmentation: stem and the stages up to the last one asked for;
+    `forward` returns the chosen stages' maps as a list. Module paths (and so `state_dict` keys)
+    are those of the full network, so a classification checkpoint loads with `strict=False`
+    (the head's keys are the only ones left over)."""
+
+    def __init__(self, network: Network, feature_info: FeatureInfo):
+        super().__init__()
+        last = feature_info[-1].index
+        self.stem = network.stem
+        self.stages = network.stages
+        del self.stages[last + 1:]
+        self.spec_name = network.spec_name
+        self.feature_info = feature_info
+        wanted = {f.index for f in feature_info}
+        self._take: tuple[bool, ...] = tuple(i in wanted for i in range(last + 1))
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = self.stem(x)
+        out = []
+        for take, stage in zip(self._take, self.stages):
+            x = self.stages.run(stage, x)
+            if take:
+                out.append(x)
+        return out
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        self.stages.grad_checkpointing = enable
 
 
 def _sequential(group: Group, graph: ArchGraph) -> nn.Module:
@@ -112,7 +212,7 @@ def _sequential(group: Group, graph: ArchGraph) -> nn.Module:
 CONTAINERS: dict[str, Callable[[Group, ArchGraph], nn.Module]] = {
     "network": Network,
     "sequential": _sequential,
-    "stages": _sequential,
+    "stages": Stages,
     "stage": _sequential,
     "residual": ResidualBlock,
 }
@@ -249,10 +349,18 @@ def init_weights(model: nn.Module, graph: ArchGraph) -> None:
             nn.init.zeros_(layer.bias)
 
 
-def to_module(graph: ArchGraph) -> Network:
-    """Build the torch module the IR describes, initialized."""
+def to_module(graph: ArchGraph, features_only: bool = False,
+              out_indices: Sequence[int] | None = None) -> Network | FeatureNetwork:
+    """Build the torch module the IR describes, initialized. `features_only=True` gives the
+    backbone returning the stages picked by `out_indices` (stage indices; default all), with
+    `feature_info` read from the IR; a bad index is a SpecError."""
+    if out_indices is not None and not features_only:
+        raise TypeError("out_indices selects feature maps: pass features_only=True as well")
+    info = graph.feature_info(out_indices) if features_only else None  # validate before building
     model = Network(graph.groups[""], graph)
     init_weights(model, graph)
+    if info is not None:
+        return FeatureNetwork(model, info)
     return model
 
 
