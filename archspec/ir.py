@@ -6,7 +6,6 @@ squeeze-and-excitation, ...). Nodes are stored in topological order; `Node.input
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Iterator, Mapping, NamedTuple, Sequence
@@ -21,7 +20,6 @@ FUNCTIONAL_KINDS = frozenset({"input", "add", "mul", "split_sum"})
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
-_MODULE_PATH = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]*|[0-9]+)(?:\.(?:[A-Za-z_][A-Za-z0-9_]*|[0-9]+))*")
 
 
 class Node(NamedTuple):
@@ -229,13 +227,12 @@ class ArchGraph:
 
     # ---- checks -------------------------------------------------------------------------
     def lint(self) -> None:
-        """Raise InternalError unless the graph is a well-formed DAG whose shapes agree."""
+        """Raise InternalError unless the graph is a well-formed DAG whose shapes and layouts
+        agree. (Each id part is checked to be a valid module name when the Builder records it.)"""
         seen: dict[str, Node] = {}
         for node in self.nodes:
             if node.id in seen or node.id in self.groups:
                 raise InternalError(f"duplicate id '{node.id}'")
-            if not _MODULE_PATH.fullmatch(node.id):
-                raise InternalError(f"'{node.id}' is not a valid module path")
             for position, src in enumerate(node.inputs):
                 if src not in seen:
                     raise InternalError(

@@ -10,10 +10,10 @@ only, bias additions excluded, exactly what `torch.utils.flop_counter.FlopCounte
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
+import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 from .errors import InternalError
 from .ir import EMPTY, ArchGraph, Group, Node, Shape
@@ -75,21 +75,25 @@ class Builder:
         return f"{prefix}.{name}" if prefix else name
 
     def _register(self, name: str) -> str:
+        if name not in _VALID_NAMES:  # each distinct local name is checked once per process
+            if not _LOCAL_NAME.fullmatch(name):
+                raise InternalError(f"'{name}' is not a valid module name "
+                                    f"(inside '{self._full('')[:-1]}')")
+            _VALID_NAMES.add(name)
         if self._stack:
             self._stack[-1].children.append(name)
         return self._full(name)
 
-    @contextmanager
-    def group(self, local: str, kind: str, x: Tensor | None, **attrs: Any) -> Iterator[_OpenGroup]:
+    def group(self, local: str, kind: str, x: Tensor | None, **attrs: Any) -> "_GroupScope":
         """A module containing the nodes created inside the `with` block."""
         full = self._register(local) if local else ""
         open_group = _OpenGroup(full, kind, x.shape if x else (), attrs, self.source,
                                 first_node=len(self.nodes))
         self._stack.append(open_group)
-        try:
-            yield open_group
-        finally:
-            self._stack.pop()
+        return _GroupScope(self, open_group)
+
+    def _close(self, open_group: _OpenGroup) -> None:
+        full = open_group.id
         first, end = open_group.first_node, len(self.nodes)
         if open_group.kind == "residual":
             if "add" in open_group.children:
@@ -105,27 +109,40 @@ class Builder:
             reduction=self.nodes[-1].reduction if end > first else 1,
             attrs=MappingProxyType(open_group.attrs), source=open_group.source)
 
-    def _add(self, name: str, kind: str, inputs: tuple[Tensor, ...], out_shape: Shape,
-             channels_last: bool | None = None, **fields: Any) -> Tensor:
-        """Append one node. Its output keeps the layout of its first input unless told."""
+    def _add(self, name: str, kind: str, inputs: tuple[Tensor, ...], out_shape: Shape, *,
+             channels_last: bool | None = None, kernel_size: int | None = None,
+             stride: int | None = None, padding: int | None = None, groups: int | None = None,
+             dilation: int | None = None, bias: bool | None = None,
+             param_shapes: tuple[tuple[str, Shape], ...] = (), macs: int = 0,
+             attrs: dict[str, Any] | None = None) -> Tensor:
+        """Append one node. Its output keeps the layout of its first input unless told, and its
+        reduction (product of strides so far) grows by its stride; merges keep the coarsest.
+        Written out long-hand: this runs once per layer of every resolve."""
         node_id = self._register(name)
-        attrs = fields.pop("attrs", None)
         params = 0
-        for _, shape in fields.get("param_shapes", ()):
+        for _, shape in param_shapes:
             params += math.prod(shape)
-        if channels_last is None:
-            channels_last = inputs[0].channels_last if inputs else False
-        # Every layer that downsamples says so with its `stride`; merges (add, mul) keep the
-        # coarsest input's reduction.
-        reduction = max((t.reduction for t in inputs), default=1) * (fields.get("stride") or 1)
-        node = Node(
-            id=node_id, kind=kind, inputs=tuple([t.producer for t in inputs]),
-            in_shape=inputs[0].shape if inputs else out_shape, out_shape=out_shape,
-            params=params, channels_last=channels_last, reduction=reduction,
-            attrs=MappingProxyType(attrs) if attrs else EMPTY, source=self.source, **fields)
+        if inputs:
+            first = inputs[0]
+            in_shape, reduction = first.shape, first.reduction
+            producers: tuple[str, ...] = (first.producer,)
+            if len(inputs) > 1:
+                producers = tuple([t.producer for t in inputs])
+                reduction = max([t.reduction for t in inputs])
+            if channels_last is None:
+                channels_last = first.channels_last
+        else:
+            in_shape, reduction, producers = out_shape, 1, ()
+            channels_last = bool(channels_last)
+        if stride:
+            reduction *= stride
+        node = _new_node(Node, (
+            node_id, kind, producers, in_shape, out_shape, kernel_size, stride, padding, groups,
+            dilation, bias, param_shapes, params, macs,
+            MappingProxyType(attrs) if attrs else EMPTY, self.source, channels_last, reduction))
         self.nodes.append(node)
-        self._params_upto.append(self._params_upto[-1] + node.params)
-        self._macs_upto.append(self._macs_upto[-1] + node.macs)
+        self._params_upto.append(self._params_upto[-1] + params)
+        self._macs_upto.append(self._macs_upto[-1] + macs)
         return Tensor(node_id, out_shape, channels_last, reduction)
 
     def note(self, text: str) -> None:
@@ -256,6 +273,39 @@ class Builder:
         (radix, groups, ...); a sigmoid when radix is 1. Same shape, no parameters."""
         return self._add(name, "radix_softmax", (x,), x.shape, groups=groups,
                          attrs={"radix": radix})
+
+
+#: NamedTuple construction from a positional tuple, skipping keyword matching (fields in order)
+_new_node = tuple.__new__
+if Node._fields != (
+        "id", "kind", "inputs", "in_shape", "out_shape", "kernel_size", "stride", "padding",
+        "groups", "dilation", "bias", "param_shapes", "params", "macs", "attrs", "source",
+        "channels_last", "reduction"):
+    raise ImportError("internal error: Builder._add lists Node's fields in another order")
+
+
+class _GroupScope:
+    """`with builder.group(...)`: closes the group (records it with its totals) on a clean exit;
+    after an error nothing is recorded. A class rather than @contextmanager: it runs for every
+    block of every resolve."""
+
+    __slots__ = ("builder", "group")
+
+    def __init__(self, builder: Builder, group: _OpenGroup) -> None:
+        self.builder, self.group = builder, group
+
+    def __enter__(self) -> _OpenGroup:
+        return self.group
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        self.builder._stack.pop()
+        if exc_type is None:
+            self.builder._close(self.group)
+        return False
+
+
+_LOCAL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+")
+_VALID_NAMES: set[str] = set()
 
 
 def _split_residual(group: _OpenGroup) -> None:

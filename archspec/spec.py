@@ -15,7 +15,7 @@ import pydantic
 from pydantic import Field, PrivateAttr, TypeAdapter, field_validator, model_validator
 
 from .blocks import BLOCKS, DOWNSAMPLES, STEMS
-from .blocks.base import Activation, BlockSpecBase, Model, NormSpec
+from .blocks.base import Activation, BlockSpecBase, Model, NormSpec, field_docs
 from .errors import Location, Path, Problem, SpecError, did_you_mean, format_path
 from .loader import SourceMap, apply_overrides, load_file
 
@@ -327,8 +327,9 @@ def _show(value: Any) -> str:
 
 def _doc(field: Any) -> str | None:
     """The field's documentation, as the hint for a wrong value."""
-    if isinstance(field, pydantic.fields.FieldInfo) and field.description:
-        return " ".join(field.description.split())
+    if isinstance(field, tuple):
+        doc = field_docs(field[0]).get(field[1])
+        return " ".join(doc.split()) if doc else None
     return None
 
 
@@ -359,9 +360,9 @@ def _walk(model: Any, loc: tuple, relocate=None) -> tuple[Path, Any]:
                 path.append(elem)
                 field = sorted(ann.model_fields)
                 break
-            field = ann.model_fields[elem]
+            field = (ann, elem)
             path.append(elem)
-            ann = field.annotation
+            ann = ann.model_fields[elem].annotation
             if elem in _TAGGED and i + 1 < len(loc):
                 registry = _TAGGED[elem][1]
                 if loc[i + 1] in registry:

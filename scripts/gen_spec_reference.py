@@ -18,7 +18,7 @@ from pydantic import BaseModel  # noqa: E402
 from pydantic_core import PydanticUndefined  # noqa: E402
 
 from archspec.blocks import BLOCKS, STEMS  # noqa: E402
-from archspec.blocks.base import NormSpec  # noqa: E402
+from archspec.blocks.base import NormSpec, field_docs  # noqa: E402
 from archspec.spec import HeadSpec, InputSpec, Spec, StagesSpec  # noqa: E402
 
 TARGET = ROOT / "docs" / "spec_reference.md"
@@ -47,7 +47,7 @@ def type_name(ann) -> str:
         ann, getattr(ann, "__name__", str(ann)))
 
 
-def default_text(field) -> str:
+def default_text(field, doc: str) -> str:
     if field.is_required():
         return "**required**"
     if field.default_factory is not None:
@@ -62,7 +62,7 @@ def default_text(field) -> str:
             return f"`{dumped['type']}`"
         return "`{" + ", ".join(f"{k}: {_flow(v)}" for k, v in dumped.items()) + "}`"
     if value is None:
-        return "null (inherit)" if "Default: the network" in (field.description or "") else "null"
+        return "null (inherit)" if "Default: the network" in doc else "null"
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
     if value == "":
@@ -84,9 +84,10 @@ def table(model: type[BaseModel], title: str) -> list[str]:
     doc = " ".join((model.__doc__ or "").split())
     lines = [f"### {title}", "", doc, "", "| setting | type | default | meaning |",
              "|---|---|---|---|"]
+    docs = field_docs(model)
     for name, field in model.model_fields.items():
-        desc = " ".join((field.description or "").split()).replace("|", "\\|")
-        lines.append(f"| `{name}` | {type_name(field.annotation)} | {default_text(field)} | "
+        desc = " ".join(docs.get(name, "").split()).replace("|", "\\|")
+        lines.append(f"| `{name}` | {type_name(field.annotation)} | {default_text(field, desc)} | "
                      f"{desc} |")
     return lines + [""]
 

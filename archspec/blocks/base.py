@@ -1,6 +1,10 @@
 """What every spec model shares, the block registry, and the context a block is planned in."""
 from __future__ import annotations
 
+import ast
+import functools
+import inspect
+import textwrap
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -15,7 +19,31 @@ if TYPE_CHECKING:
 class Model(BaseModel):
     """Spec models: unknown keys are errors, values are immutable once validated."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    # Field docs are the attribute docstrings below each field. They are read on demand by
+    # `field_docs` (error hints, the generated reference), not by pydantic at every import:
+    # `use_attribute_docstrings` parses every model's source and cost a third of import time.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@functools.cache
+def field_docs(cls: type) -> dict[str, str]:
+    """The documentation of each field of a spec model: the string literal written under it
+    (attribute docstrings, as PEP 257 and pydantic read them), inherited fields included."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if klass in (object, BaseModel) or not issubclass(klass, BaseModel):
+            continue
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError, SyntaxError):
+            continue
+        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+        for stmt, after in zip(body, body[1:]):
+            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) \
+                    and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant) \
+                    and isinstance(after.value.value, str):
+                docs[stmt.target.id] = inspect.cleandoc(after.value.value)
+    return docs
 
 
 Activation = Literal["relu", "relu6", "gelu", "silu", "sigmoid", "hard_swish", "none"]
