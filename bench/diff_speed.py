@@ -9,19 +9,14 @@ from __future__ import annotations
 
 import argparse
 import pathlib
-import statistics
-import subprocess
 import sys
-import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.processes import alternate, median  # noqa: E402
 ROADMAP = ROOT / "specs" / "roadmap" / "resnet50_to_convnext_t"
 
-
-def wall(cmd: list[str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -39,14 +34,9 @@ def main() -> None:
             [py, "cli.py", "diff", "--chain", str(ROADMAP)], 2.0)
     else:
         print(f"(no roadmap specs under {ROADMAP.relative_to(ROOT)}: chain case skipped)")
-    bare = [py, "-c", "pass"]
     for name, (cmd, target) in cases.items():
-        wall(cmd)
-        times, base = [], []
-        for _ in range(args.runs):
-            times.append(wall(cmd))
-            base.append(wall(bare))
-        t, b = statistics.median(times), statistics.median(base)
+        times, base = alternate(cmd, args.runs)
+        t, b = median(times), median(base)
         print(f"{name}: median {t:.3f} s (min {min(times):.3f}, max {max(times):.3f}) over "
               f"{args.runs} runs; bare interpreter {b:.3f} s, ratio {t / b:.1f}x; "
               f"target < {target} s: {'met' if t < target else 'NOT met'}")

@@ -9,18 +9,13 @@ from __future__ import annotations
 
 import argparse
 import pathlib
-import statistics
-import subprocess
 import sys
-import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
+from bench.processes import alternate, median  # noqa: E402
 
-def wall(cmd: list[str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -29,13 +24,8 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=15)
     args = p.parse_args()
     validate = [sys.executable, "cli.py", "validate", args.spec]
-    bare = [sys.executable, "-c", "pass"]
-    wall(validate)  # warm the file cache
-    times_v, times_b = [], []
-    for _ in range(args.runs):
-        times_v.append(wall(validate))
-        times_b.append(wall(bare))
-    v, b = statistics.median(times_v), statistics.median(times_b)
+    times_v, times_b = alternate(validate, args.runs)
+    v, b = median(times_v), median(times_b)
     print(f"validate {args.spec}: median {v:.3f} s (min {min(times_v):.3f}, max {max(times_v):.3f})"
           f" over {args.runs} runs")
     print(f"bare interpreter start: median {b:.3f} s")
