@@ -35,7 +35,8 @@ def family(graph: archspec.ArchGraph) -> str:
 def main() -> int:
     os.chdir(ROOT)  # specs resolved by relative path: tooltips name specs/x.yaml, not this disk
     chosen: dict[str, tuple[int, str, pathlib.Path, archspec.ArchGraph]] = {}
-    for path in sorted(p.relative_to(ROOT) for p in SPECS.rglob("*.yaml")):
+    # the zoo: top-level specs, as `cli.py list` (roadmap intermediates are drawn in roadmap.md)
+    for path in sorted(p.relative_to(ROOT) for p in SPECS.glob("*.yaml")):
         graph = archspec.resolve(path)
         key = family(graph)
         candidate = (len(graph.nodes), path.stem, path, graph)
