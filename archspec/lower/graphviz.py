@@ -104,7 +104,7 @@ _QUIET_KINDS = frozenset({"batch_norm", "layer_norm", "group_norm", "relu", "rel
 
 #: Group attributes that are bookkeeping (position, residual layout), not settings to print.
 _BOOKKEEPING_ATTRS = frozenset({"block", "type", "family", "stage", "index", "stride", "branch",
-                                "shortcut", "post", "name", "depth", "width"})
+                                "shortcut", "post", "name", "depth", "width", "classifier"})
 
 #: Node attributes left off layer labels: numerics of norms and pools nobody reads there.
 _QUIET_ATTRS = frozenset({"eps", "momentum", "count_include_pad", "flatten", "pool"})
