@@ -22,8 +22,9 @@ if TYPE_CHECKING:
     from torch import nn
 
 __all__ = ["ArchGraph", "Feature", "FeatureInfo", "Group", "InternalError", "Location", "Node",
-           "Problem", "Spec", "SpecError", "build", "load", "resolve", "to_dot", "to_module",
-           "to_networkx"]
+           "Problem", "Spec", "SpecError", "build", "diff", "load", "resolve", "to_dot",
+           "to_module", "to_networkx"]
+
 
 def _overrides(kwargs: dict[str, Any]) -> list[str]:
     """build(spec, head__num_classes=10) -> ['head.num_classes=10'] (`__` separates levels)."""
@@ -76,3 +77,11 @@ def to_dot(spec: "str | os.PathLike | Spec | ArchGraph", level: str = "block", *
     `layer`; stats: params and MACs on nodes; rankdir: `TB` or `LR`. See docs/render.md."""
     from .lower.graphviz import to_dot as _to_dot
     return _to_dot(resolve(spec), level, expand=expand, stats=stats, rankdir=rankdir)
+
+
+def diff(a: "str | os.PathLike | Spec", b: "str | os.PathLike | Spec"):
+    """What changed from spec `a` to spec `b` after resolution: settings, named modernization
+    steps, effect on params/MACs/shapes, and layers added, removed and changed (a `Diff`; its
+    `as_dict()` is what `cli.py diff --json` prints). Never imports torch."""
+    from .diffing import diff as _diff
+    return _diff(a, b)

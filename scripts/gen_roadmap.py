@@ -14,7 +14,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from archspec.commands.diff import chain_rows, diff_marks, format_chain  # noqa: E402
-from archspec.diff import diff_resolved  # noqa: E402
+from archspec.diffing import diff_resolved  # noqa: E402
 from archspec.resolver import resolve  # noqa: E402
 from archspec.spec import load  # noqa: E402
 

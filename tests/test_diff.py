@@ -11,7 +11,7 @@ import pytest
 
 import archspec
 import cli
-from archspec.diff import CATALOG, diff
+from archspec.diffing import CATALOG, diff
 from conftest import ROOT
 
 R50 = ROOT / "specs" / "resnet50.yaml"
@@ -281,3 +281,23 @@ def test_new_stage_level_layers_are_marked_added():
                                ROADMAP / "13_separate_downsampling.yaml"))
     assert {k: v for k, v in marks.items() if v == "added"} == {
         f"stages.{i}": "added" for i in (1, 2, 3)}
+
+
+def test_docs_diff_examples_run(tmp_path, monkeypatch, capsys):
+    """Every `$ python cli.py ...` line in docs/diff.md runs, and its Python example prints what
+    its comments say."""
+    import re
+    import shlex
+    text = (ROOT / "docs" / "diff.md").read_text()
+    monkeypatch.chdir(ROOT)
+    commands = re.findall(r"^\$ python cli\.py (.+)$", text, re.M)
+    assert len(commands) >= 5
+    for line in commands:
+        argv = [a if not a.endswith(".svg") else str(tmp_path / a) for a in shlex.split(line)]
+        assert cli.main(argv) == 0, line
+    capsys.readouterr()
+    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    exec(compile(code, "docs/diff.md", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    expected = [c.strip() for c in re.findall(r"# (.+)$", code, re.M)][:3]
+    assert printed[:3] == expected

@@ -91,7 +91,7 @@ def chain_paths(args_paths: list[str]) -> list[str]:
 
 
 def chain_rows(paths: list[str]) -> list[dict[str, Any]]:
-    from ..diff import diff_resolved
+    from ..diffing import diff_resolved
     from ..resolver import resolve
     from ..spec import load
     rows: list[dict[str, Any]] = []
@@ -155,7 +155,7 @@ def diff_marks(d) -> tuple[dict[str, str], list[str]]:
     """Block-level marks for B's diagram from the structure diff: a block (or section) that
     exists only in B is `added`, one with layers added, removed or changed is `changed`; blocks
     that exist only in A are listed as removed."""
-    from ..diff import _owner
+    from ..diffing import _owner
     marks: dict[str, str] = {}
     removed: list[str] = []
     owners_a = {_owner(i) for i in d.kinds[0]}
@@ -213,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"archspec diff: expected two specs A B (or --chain S0 S1 ...), got "
               f"{len(args.specs)}", file=sys.stderr)
         return 2
-    from ..diff import diff
+    from ..diffing import diff
     d = diff(*args.specs)
     if args.render:
         code = render_diff(d, args.specs[1], args.render, args.overrides_b)
