@@ -47,7 +47,6 @@ def field_docs(cls: type) -> dict[str, str]:
 
 
 Activation = Literal["relu", "relu6", "gelu", "silu", "sigmoid", "hard_swish", "none"]
-ACTIVATIONS: tuple[str, ...] = Activation.__args__  # type: ignore[attr-defined]
 
 _DEFAULT_EPS = {"batch_norm": 1e-5, "layer_norm": 1e-6, "none": 0.0}
 
