@@ -18,6 +18,7 @@ def resolve(spec: Spec) -> ArchGraph:
     depths, strides = _stage_layout(spec)
     blocks, block_paths = spec.stage_blocks(len(depths))
     b = Builder()
+    b.notes += spec.sources.notes  # how the spec was read (a base outside its folder)
     problems: list[Problem] = []
     h, w = spec.input.hw
     x = b.input((spec.input.channels, h, w))

@@ -221,7 +221,7 @@ def load(source: str | os.PathLike | dict, overrides: list[str] | tuple[str, ...
         data, sources, path = dict(source), SourceMap(), None
     else:
         path = str(source)
-        data, sources = load_file(path)
+        data, sources = load_file(path, settings=frozenset(Spec.model_fields))
     if overrides:
         data = apply_overrides(data, sources, list(overrides))
     return validate(data, sources, path)

@@ -132,3 +132,86 @@ def test_ratio_and_unit_give_depths():
 def test_keyword_overrides_in_build_api():
     graph = archspec.resolve(ROOT / "specs" / "resnet18.yaml", head__num_classes=10)
     assert graph.output_shape == (10,)
+
+
+# ---- hostile and careless input: bounded, located, never a crash (docs/robustness.md) -------
+
+def test_merge_keys_fill_in_what_the_mapping_does_not_set():
+    text = ("defaults: &d {type: bottleneck, groups: 2, shortcut: projection}\n"
+            "block:\n  <<: *d\n  groups: 4\n")
+    data, sources = read_yaml(text, "f.yaml")
+    assert data["block"] == {"type": "bottleneck", "groups": 4, "shortcut": "projection"}
+    assert str(sources.value(("block", "groups"))) == "f.yaml:4:11"  # the mapping's own value
+    assert str(sources.value(("block", "type"))) == "f.yaml:1:21"  # where the anchor wrote it
+
+
+def test_merge_key_list_earlier_mappings_win():
+    data, _ = read_yaml("a: &a {x: 1}\nb: &b {x: 2, y: 2}\nc:\n  <<: [*a, *b]\n", "f.yaml")
+    assert data["c"] == {"x": 1, "y": 2}
+
+
+def test_merge_keys_in_a_spec(tmp_path):
+    spec = write(tmp_path, "s.yaml", BASE.replace("block:\n  type: bottleneck\n",
+                                                  "block:\n  <<: {type: bottleneck}\n"))
+    assert archspec.load(spec).block.type == "bottleneck"
+
+
+def test_a_limit_can_be_raised_by_its_environment_variable(monkeypatch):
+    text = "x: [" + ", ".join(["1"] * 1500) + "]\n"
+    with pytest.raises(SpecError, match=r"1,500 entries, over the limit of 1,000 entries.*\n"
+                                        r"  hint: .*ARCHSPEC_MAX_SPEC_ENTRIES=10000"):
+        read_yaml(text, "f.yaml")
+    monkeypatch.setenv("ARCHSPEC_MAX_SPEC_ENTRIES", "2000")
+    assert len(read_yaml(text, "f.yaml")[0]["x"]) == 1500
+
+
+def test_alias_bomb_stops_quickly():
+    """Nine levels of nine aliases (9^9 values once expanded) are refused in well under 2 s."""
+    import time
+    text = "a0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9))
+    started = time.perf_counter()
+    with pytest.raises(SpecError, match="aliases expand to more values, over the limit"):
+        read_yaml(text, "f.yaml")
+    assert time.perf_counter() - started < 2
+
+
+def test_deep_override_value_is_bounded():
+    with pytest.raises(SpecError, match=r"--set name=\[\[\[.*: name: values nested deeper, "
+                                        r"over the limit of 32 levels"):
+        archspec.load(ROOT / "specs" / "resnet18.yaml", ["name=" + "[" * 3000 + "]" * 3000])
+
+
+def test_dates_and_equals_signs_stay_strings():
+    data, _ = read_yaml("name: 2024-05-01\ndescription: =\n", "f.yaml")
+    assert data == {"name": "2024-05-01", "description": "="}
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="needs FIFOs")
+def test_base_that_is_a_fifo_is_refused_without_blocking(tmp_path):
+    import os
+    os.mkfifo(tmp_path / "pipe.yaml")  # opening it for reading would wait for a writer forever
+    spec = write(tmp_path, "s.yaml", "name: x\nbase: pipe.yaml\n")
+    with pytest.raises(SpecError, match=r"s\.yaml:2:7: base: base file '.*pipe\.yaml': cannot "
+                                        r"read it: it is a pipe, not a regular file"):
+        load_file(spec)
+
+
+def test_large_file_is_refused_before_parsing(tmp_path):
+    spec = write(tmp_path, "s.yaml", "name: x\ndescription: " + "a" * 300_000 + "\n")
+    with pytest.raises(SpecError, match="300,0.. bytes, over the limit of 262,144 bytes"):
+        load_file(spec)
+
+
+def test_base_outside_the_spec_folder_is_shown(tmp_path, capsys):
+    import cli
+    write(tmp_path, "base.yaml", BASE)
+    (tmp_path / "sub").mkdir()
+    child = write(tmp_path / "sub", "child.yaml", "base: ../base.yaml\nname: child\n")
+    assert cli.main(["validate", str(child)]) == 0
+    out = capsys.readouterr().out
+    assert f"note: {child}:1:7: base: " in out and "base.yaml is outside the spec's folder" in out
+    # a base in the same folder (or below it) is not worth a note
+    inside = write(tmp_path, "inside.yaml", "base: base.yaml\nname: inside\n")
+    assert cli.main(["validate", str(inside)]) == 0
+    assert "note:" not in capsys.readouterr().out
