@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import unicodedata
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -69,11 +70,48 @@ class InternalError(Exception):
         super().__init__(f"internal error: {message}")
 
 
+#: Letters that look like ASCII ones (Cyrillic, Greek, and typographic look-alikes), mapped to
+#: the ASCII letter they pass for. NFKC already folds full-width and compatibility forms.
+_LOOK_ALIKES = str.maketrans({
+    "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i", "ј": "j",
+    "ѕ": "s", "ԁ": "d", "ɡ": "g", "һ": "h", "ӏ": "l", "ո": "n", "ս": "u", "ν": "v", "ο": "o",
+    "α": "a", "ι": "i", "κ": "k", "τ": "t", "υ": "u", "ρ": "p", "ϲ": "c", "ԝ": "w",
+    "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C",
+    "Т": "T", "Х": "X", "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K",
+    "Μ": "M", "Ν": "N", "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
+    "‐": "-", "‑": "-", "‒": "-", "–": "-", "—": "-", "−": "-", "＿": "_",
+    "\u200b": "", "\u200c": "", "\u200d": "", "\u2060": "", "\ufeff": "", "\u00ad": "",
+})
+
+
+def _skeleton(word: str) -> str:
+    """What a name looks like: compatibility forms folded (NFKC), look-alike letters made
+    ASCII, invisible characters and surrounding whitespace dropped."""
+    return unicodedata.normalize("NFKC", word).translate(_LOOK_ALIKES).strip()
+
+
+def _unlike(word: str) -> str:
+    """What makes `word` differ from `name` when the two look the same."""
+    if word.strip() != word:
+        return "it has spaces around it"
+    odd = next((ch for ch in word if ord(ch) > 127 or not ch.isprintable()), None)
+    if odd is None:
+        return "they differ in invisible ways"
+    label = unicodedata.name(odd, "an unnamed character")
+    return f"it has U+{ord(odd):04X} {label}, not an ASCII letter"
+
+
 def did_you_mean(word: str, known: Iterable[str]) -> str:
-    """A hint naming the closest known names, then all of them."""
+    """A hint naming the closest known names, then all of them. A name that only looks like a
+    known one (a Cyrillic 'о' for 'o', a trailing space) is named with what differs."""
     known = sorted(known)
-    close = difflib.get_close_matches(str(word), known, n=1, cutoff=0.6)
     listing = ", ".join(known)
+    word = str(word)
+    skeleton = _skeleton(word)
+    same = [k for k in known if k == skeleton]
+    if same and same[0] != word:
+        return f"did you mean '{same[0]}'? '{word}' only looks like it: {_unlike(word)}"
+    close = difflib.get_close_matches(skeleton, known, n=1, cutoff=0.6)
     if close:
         return f"did you mean '{close[0]}'? known: {listing}"
     return f"known: {listing}"

@@ -79,10 +79,16 @@ class Limit:
 LIMITS = {
     "file_bytes": Limit("ARCHSPEC_MAX_SPEC_BYTES", 256 * 1024, "bytes in a spec file"),
     "depth": Limit("ARCHSPEC_MAX_SPEC_DEPTH", 32, "levels of nesting"),
-    "values": Limit("ARCHSPEC_MAX_SPEC_VALUES", 20_000,
+    "values": Limit("ARCHSPEC_MAX_SPEC_VALUES", 10_000,
                     "values in a spec, with every alias expanded"),
     "entries": Limit("ARCHSPEC_MAX_SPEC_ENTRIES", 1_000, "entries in one list or mapping"),
     "bases": Limit("ARCHSPEC_MAX_SPEC_BASES", 16, "files in one `base:` chain"),
+    # Sizes of the network itself, checked while resolving (no memory is allocated for it):
+    # the largest published CNNs have about 10^9 parameters and 10^11 MACs per image.
+    "blocks": Limit("ARCHSPEC_MAX_BLOCKS", 10_000, "blocks in a network"),
+    "params": Limit("ARCHSPEC_MAX_PARAMS", 10**11, "parameters"),
+    "macs": Limit("ARCHSPEC_MAX_MACS", 10**12, "MACs per image"),
+    "tensor": Limit("ARCHSPEC_MAX_TENSOR", 2**34, "values in one feature map of one image"),
 }
 
 

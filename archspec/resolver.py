@@ -5,10 +5,13 @@ stage's stride (and a shortcut projection when the shape changes), the rest keep
 """
 from __future__ import annotations
 
+import math
+
 from .blocks import BlockContext
 from .blocks.stems import StemContext
 from .errors import Path, Problem, SpecError, format_path
 from .ir import ArchGraph
+from .loader import LIMITS
 from .primitives import Builder, Tensor
 from .spec import Spec
 
@@ -23,12 +26,17 @@ def resolve(spec: Spec) -> ArchGraph:
     h, w = spec.input.hw
     x = b.input((spec.input.channels, h, w))
     total_blocks = sum(depths)
+    if total_blocks > LIMITS["blocks"].value:
+        raise SpecError([LIMITS["blocks"].problem(
+            spec.location(("stages", "depths" if spec.stages.depths else "unit")),
+            "stages", f"{total_blocks:,} blocks")])
     downsample = spec.stages.downsample
     with b.group("", "network", x, name=spec.name):
         b.source = _where(spec, ("stem",))
         with b.group("stem", "sequential", x, family=f"{spec.stem.type} stem"):
             x = spec.stem.plan(StemContext(b, x, spec.stem.norm or spec.norm,
                                            spec.stem.activation or spec.activation))
+        _check_size(spec, b, 0, "the stem", ("input", "image_size"))
         _check_spatial(spec, x, ("stem",), problems)
         with b.group("stages", "stages", x):
             done = 0
@@ -58,13 +66,17 @@ def resolve(spec: Spec) -> ArchGraph:
                             if found:
                                 problems += [_locate(spec, p, path) for p in found]
                                 raise SpecError(problems)
+                            first = len(b.nodes)
                             with b.group(str(j), "residual", x, block=block.type,
                                          family=block.family, stage=i, index=j, stride=ctx.stride):
                                 x = block.plan(ctx)
+                            _check_size(spec, b, first, f"stages[{i}].blocks[{j}]", ("stages", "widths"))
                             done += 1
                 _check_spatial(spec, x, ("stages", "strides"), problems, stage=i)
         b.source = _where(spec, ("head",))
+        first = len(b.nodes)
         x = _plan_head(spec, b, x)
+        _check_size(spec, b, first, "the head", ("head",))
     if problems:
         raise SpecError(problems)
     graph = b.finish(spec.name, spec.description, (spec.input.channels, h, w),
@@ -141,6 +153,26 @@ def _check_spatial(spec: Spec, x: Tensor, path: Path, problems: list[Problem],
                                 f"got {spec.input.hw[0]}x{spec.input.hw[1]}",
                                 "use a larger image_size or fewer stride-2 stages"))
         raise SpecError(problems)
+
+
+def _check_size(spec: Spec, b: Builder, first: int, where: str, path: Path) -> None:
+    """Refuse a network no machine could hold, while resolving it: before the torch module
+    (or anything else) allocates memory for it. Checked after the stem, each block, the head."""
+    params, macs = b._params_upto[-1], b._macs_upto[-1]
+    found = None
+    if params > LIMITS["params"].value:
+        limit, found = LIMITS["params"], f"{params:,} parameters by {where}"
+    elif macs > LIMITS["macs"].value:
+        limit, found = LIMITS["macs"], f"{macs:,} MACs per image by {where}"
+    else:
+        biggest = max(b.nodes[first:], key=lambda n: math.prod(n.out_shape), default=None)
+        if biggest is not None and math.prod(biggest.out_shape) > LIMITS["tensor"].value:
+            limit = LIMITS["tensor"]
+            found = (f"{math.prod(biggest.out_shape):,} values in the output of {biggest.id} "
+                     f"{'x'.join(map(str, biggest.out_shape))}")
+    if found is not None:
+        raise SpecError([limit.problem(spec.location(path),
+                                       "<network>", f"too large to build: {found}")])
 
 
 def _where(spec: Spec, path: Path) -> str | None:

@@ -292,12 +292,35 @@ def _problem(path: Path, errs: list[tuple[dict, Any]], sources: SourceMap) -> Pr
         return Problem(sources.value(path + ("type",)), f"{shown}.type",
                        f"unknown {what} type '{tag}'", did_you_mean(tag, registry))
     expected = " or ".join(dict.fromkeys(_expected(e) for e, _ in errs))
-    hint = doc
+    hint = _type_hint(err["input"], {e["type"] for e, _ in errs}) or doc
     if kind == "literal_error" and isinstance(err["input"], str):
         options = [o.strip(" '") for o in err["ctx"]["expected"].replace(" or ", ",").split(",")]
         hint = did_you_mean(err["input"], [o for o in options if o])
     return Problem(sources.value(path), shown, f"expected {expected}, got {_show(err['input'])}",
                    hint)
+
+
+_NUMBER_ERRORS = {"int_type", "float_type", "int_parsing", "float_parsing", "int_from_float"}
+
+
+def _type_hint(value: Any, kinds: set[str]) -> str | None:
+    """Why a value that looks right has the wrong type (the spec's types are strict)."""
+    if not kinds & (_NUMBER_ERRORS | {"bool_type", "bool_parsing"}):
+        return None
+    if isinstance(value, bool):
+        return (f"`{str(value).lower()}` is a YAML boolean, not a number"
+                if kinds & _NUMBER_ERRORS else None)
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return None
+        return f"quoted, {value!r} is text: write {value} without quotes"
+    if isinstance(value, float) and value.is_integer() and kinds & _NUMBER_ERRORS:
+        return f"this setting takes an integer: write {int(value)}"
+    if isinstance(value, int) and kinds & {"bool_type", "bool_parsing"}:
+        return "write true or false"
+    return None
 
 
 def _expected(err: dict) -> str:

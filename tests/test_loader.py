@@ -166,14 +166,15 @@ def test_a_limit_can_be_raised_by_its_environment_variable(monkeypatch):
 
 
 def test_alias_bomb_stops_quickly():
-    """Nine levels of nine aliases (9^9 values once expanded) are refused in well under 2 s."""
+    """Nine levels of nine aliases (9^9 values once expanded) are refused in well under 2 s
+    (of CPU time: the wall clock of a shared CI machine measures its neighbours too)."""
     import time
     text = "a0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9))
-    started = time.perf_counter()
+    started = time.process_time()
     with pytest.raises(SpecError, match="aliases expand to more values, over the limit"):
         read_yaml(text, "f.yaml")
-    assert time.perf_counter() - started < 2
+    assert time.process_time() - started < 2
 
 
 def test_deep_override_value_is_bounded():

@@ -22,7 +22,11 @@ class Model(BaseModel):
     # Field docs are the attribute docstrings below each field. They are read on demand by
     # `field_docs` (error hints, the generated reference), not by pydantic at every import:
     # `use_attribute_docstrings` parses every model's source and cost a third of import time.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    #
+    # Strict: a YAML boolean is not a number (`image_size: true` is not 1), a number is not a
+    # string (`num_classes: "10"`), a float is not an integer (`10.0`), and no setting is
+    # infinite or NaN (an infinite init std or norm eps silences the network's input).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 @functools.cache

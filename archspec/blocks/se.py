@@ -25,8 +25,8 @@ class SqueezeExciteSpec(Model):
     """Squeeze-and-excitation on the block's output channels C: C -> C/r -> C, then a sigmoid
     gate scales each channel. Written `se: {reduction: 16}` (or `se: {}` for the defaults)."""
 
-    reduction: float = Field(default=16, gt=0)
-    """r: the squeezed width is C / r before rounding (16 in SENet)."""
+    reduction: float = Field(default=16, ge=1)
+    """r: the squeezed width is C / r before rounding (16 in SENet); at least 1 (SE squeezes)."""
     divisor: int = Field(default=8, ge=1)
     """Round C / r to the nearest multiple of this (halves up), and to at least this: the
     reference implementation's rule (timm `make_divisible(C / r, 8)`), which equals C / 16 at

@@ -265,7 +265,9 @@ def _linear(node: Node) -> nn.Module:
 
 @register_layer("batch_norm")
 def _batch_norm(node: Node) -> nn.Module:
-    return nn.BatchNorm2d(node.out_channels, node.attrs["eps"], node.attrs.get("momentum", 0.1))
+    # A feature map (C, H, W) or, after global pooling, a vector (C,): the head's norm
+    cls = nn.BatchNorm2d if len(node.in_shape) == 3 else nn.BatchNorm1d
+    return cls(node.out_channels, node.attrs["eps"], node.attrs.get("momentum", 0.1))
 
 
 @register_layer("layer_norm")

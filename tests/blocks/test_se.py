@@ -214,4 +214,4 @@ def test_a_family_that_does_not_place_se_rejects_it():
 def test_negative_reduction_is_a_located_error(tmp_path):
     message = _error(tmp_path, NET.replace("reduction: 32", "reduction: 0"))
     assert message.startswith("net.yaml:8:16: block.se.reduction: expected ")
-    assert "greater than 0, got 0" in message
+    assert "greater than or equal to 1, got 0" in message
