@@ -28,6 +28,10 @@ class Model(BaseModel):
     # infinite or NaN (an infinite init std or norm eps silences the network's input).
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
+    #: Settings that are channel counts set by hand (a stem's `out_channels`): the network's
+    #: `width_multiplier` scales them as it scales the stage widths (see `archspec.scaling`).
+    width_settings: ClassVar[tuple[str, ...]] = ()
+
 
 @functools.cache
 def field_docs(cls: type) -> dict[str, str]:
