@@ -98,7 +98,8 @@ def _plan_stages(spec: Spec, b: Builder, x: Tensor, layout: list[tuple[int, int,
                     with b.group(str(j), "residual", x, block=block.type,
                                  family=block.family, stage=i, index=j, stride=ctx.stride):
                         x = block.plan(ctx)
-                    _check_size(spec, b, first, f"stages[{i}].blocks[{j}]", ("stages", "widths"))
+                    _check_size(spec, b, first, f"stages[{i}].blocks[{j}]",
+                                ("stages", "widths"))
                     done += 1
         _check_spatial(spec, x, ("stages", "strides"), problems, stage=i)
     return x

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from archspec.blocks import BLOCKS, DOWNSAMPLES, STEMS
 from archspec.blocks.base import Activation
-from archspec.spec import HeadSpec, InitSpec
+from archspec.spec import HeadSpec, InitSpec, Spec
 
 #: Friendly numbers tried first for floats (ratios, reductions, layer scale).
 _NICE_FLOATS = (1e-6, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 4.0, 6.0, 1e12)
@@ -141,6 +141,9 @@ def specs(draw) -> dict:
         "zero_init_residual": st.booleans(),
         "init": model(InitSpec),
     }
+    for name, f in Spec.model_fields.items():  # settings added later are drawn from the model
+        if name not in spec and name not in optional and name != "description":
+            optional[name] = for_type(f.annotation, f.metadata)
     for key, strategy in optional.items():
         if draw(st.booleans()):
             spec[key] = draw(strategy)
