@@ -2,12 +2,14 @@
 crashes the property tests found, kept as regression tests (docs/robustness.md)."""
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
 
 import archspec
 from archspec.errors import SpecError
+from conftest import ROOT
 
 SMALL = ("name: small\ninput: {image_size: 32}\nstages: {depths: [1, 1], widths: [8, 16]}\n"
          "block: {type: bottleneck}\n")
@@ -110,3 +112,54 @@ def test_tiny_se_reduction_is_rejected_not_overflowing(tmp_path):
     with pytest.raises(SpecError, match=r"block.se.reduction: expected a value greater than or "
                                         r"equal to 1, got 5e-324"):
         archspec.resolve(path)
+
+
+CONVNEXT_IN_BLOCK = """\
+name: convnext_in_block
+description: ConvNeXt blocks (conv MLP, channels-first layer norms) downsampling in the block
+input: {image_size: 32}
+stem: {type: patchify, patch_size: 2, out_channels: 16, norm: layer_norm}
+stages:
+  depths: [1, 1]
+  widths: [16, 32]
+  strides: [2, 2]
+block: {type: convnext, pointwise: conv, norms: after_every_conv}
+head: {norm: layer_norm, num_classes: 4}
+"""
+
+
+def test_convnext_in_block_downsampling_trains(tmp_path):
+    """torch 2.13's CPU backward aborted ("double free or corruption") on the permuted output
+    of a channels-first layer norm feeding a strided 1x1 conv, the pattern ConvNeXt blocks with
+    in-block downsampling make (the stem's norm into the first shortcut). Trained here for a
+    few steps in a child process, so that a native crash fails this test, not the suite."""
+    import subprocess
+    import sys
+    spec = tmp_path / "convnext_in_block.yaml"
+    spec.write_text(CONVNEXT_IN_BLOCK)
+    graph = archspec.resolve(spec)
+    feeds = {i for n in graph.nodes if n.kind == "conv2d" and n.kernel_size == 1
+             and n.stride == 2 for i in n.inputs}
+    assert any(graph.node(i).kind == "layer_norm" and not graph.node(i).channels_last
+               for i in feeds), "the spec no longer has the pattern this test is about"
+    proc = subprocess.run(
+        [sys.executable, "-m", "archspec.cli", "train", str(spec), "--data", "synthetic",
+         "--epochs", "1", "--synthetic-samples", "32", "--batch-size", "8",
+         "--out", str(tmp_path / "run"), "--no-progress"],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "2"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "run" / "last.pt").is_file()
+
+
+def test_channels_first_layer_norm_keeps_the_input_memory_format():
+    import torch
+    from archspec.lower.torch import LayerNorm2d
+    norm = LayerNorm2d(8)
+    x = torch.randn(2, 8, 5, 5)
+    assert norm(x).is_contiguous()
+    y = norm(x.contiguous(memory_format=torch.channels_last))
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    reference = torch.nn.functional.layer_norm(x.permute(0, 2, 3, 1), (8,), norm.weight,
+                                               norm.bias, norm.eps).permute(0, 3, 1, 2)
+    torch.testing.assert_close(norm(x), reference)

@@ -176,11 +176,17 @@ def render_diff(d, spec_b: str, output: str, overrides=()) -> int:
     from ..lower.graphviz import RenderError, render
     from ..resolver import resolve
     from ..spec import load
-    from .render import EXTENSIONS, write_atomic
+    from ..outputs import OutputError, check_output, write_atomic
+    from .render import EXTENSIONS
     fmt = EXTENSIONS.get(os.path.splitext(output)[1].lower())
     if fmt not in ("svg", "png", "pdf", "dot"):
         print(f"archspec diff --render: expected a .svg, .png, .pdf or .dot file, got "
               f"'{output}'", file=sys.stderr)
+        return 2
+    try:
+        check_output(output, option="--render")
+    except OutputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     marks, removed = diff_marks(d)
     graph = resolve(load(spec_b, list(overrides)))

@@ -5,8 +5,8 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 
+from ..outputs import OutputError, check_output, write_atomic  # noqa: F401 (diff uses it)
 from .common import add_spec_args
 
 #: File extension -> format, when --format is not given.
@@ -20,35 +20,6 @@ def _format(args: argparse.Namespace) -> str | None:
         return args.format
     ext = os.path.splitext(args.output)[1].lower()
     return EXTENSIONS.get(ext)
-
-
-def write_atomic(path: str, data: bytes) -> None:
-    """Write the whole file or nothing: a temporary file beside it, then one rename."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, _mode(path))
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def _mode(path: str) -> int:
-    """Keep an existing file's permissions; a new file gets the usual 0666 minus the umask."""
-    try:
-        return os.stat(path).st_mode & 0o7777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
 
 
 def _node_link(graph) -> dict:
@@ -75,13 +46,10 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"cannot tell the format of '{args.output}' from its extension {ext}\n"
                      f"  hint: use one of {', '.join(sorted(EXTENSIONS))}, or give "
                      f"--format {{{','.join(FORMATS)}}}", 2)
-    folder = os.path.dirname(os.path.abspath(args.output))
-    if not os.path.isdir(folder):
-        return _fail(f"cannot write '{args.output}': folder '{folder}' does not exist\n"
-                     "  hint: create it first, or write elsewhere", 2)
-    if os.path.isdir(args.output):
-        return _fail(f"cannot write '{args.output}': it is a folder\n"
-                     "  hint: give a file name, such as resnet50.svg", 2)
+    try:
+        check_output(args.output, args.overwrite)
+    except OutputError as exc:
+        return _fail(str(exc), 2)
     graph = resolve(args.spec, args.overrides)
     if fmt == "json":
         data = (json.dumps(_node_link(graph)) + "\n").encode()
@@ -98,6 +66,10 @@ def run(args: argparse.Namespace) -> int:
             except RenderError as exc:
                 return _fail(str(exc), 1)
             how = f"{fmt}, {args.level} level, drawn by {renderer}"
+    try:
+        check_output(args.output, args.overwrite)  # again: it may have changed meanwhile
+    except OutputError as exc:
+        return _fail(str(exc), 2)
     write_atomic(args.output, data)
     print(f"wrote {args.output} ({how})")
     return 0
@@ -119,6 +91,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, metavar="FILE",
                    help="output file; its extension picks the format unless --format is given "
                         "(written completely or not at all)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace FILE even if it is a symbolic link (the link, not its target) "
+                        "or read-only; folders and devices are never replaced")
     p.add_argument("--level", choices=("stage", "block", "layer"), default="block",
                    help="detail: stage, block (default) or layer; json output is always the "
                         "full layer graph")

@@ -21,9 +21,15 @@ class LayerNorm2d(nn.LayerNorm):
     """LayerNorm over the channels of an NCHW tensor, at each position (ConvNeXt's channels_first)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.permute(0, 2, 3, 1)
-        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
-        return x.permute(0, 3, 1, 2)
+        y = F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias,
+                         self.eps).permute(0, 3, 1, 2)
+        # The output keeps the input's memory format, as BatchNorm2d's does. The bare permuted
+        # view (channels-last strides after a channels-first input) feeding a strided 1x1 conv
+        # (in-block downsampling of ConvNeXt blocks) made torch 2.13's CPU backward abort with
+        # "double free or corruption" (issue 12); a channels-first copy avoids it.
+        if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+            return y
+        return y.contiguous()
 
 
 class GlobalPool(nn.Module):

@@ -54,28 +54,12 @@ def plain(value: Any, where: str = "checkpoint") -> Any:
 
 
 def save(state: dict, path: str) -> None:
-    """Write to PATH.tmp, flush it to disk, then rename over PATH: a crash at any moment leaves
-    either the previous checkpoint or the new one, never a partial file."""
+    """Write a temporary file beside PATH, flush it to disk, then rename it over PATH
+    (`archspec.outputs.write_atomic`): a crash or SIGKILL at any moment leaves either the
+    previous checkpoint or the new one, never a partial file."""
+    from ..outputs import write_atomic
     state = plain(state)
-    tmp = path + ".tmp"
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    try:  # make the rename itself durable
-        fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
+    write_atomic(path, lambda f: torch.save(state, f))
 
 
 def load(path: str) -> dict:

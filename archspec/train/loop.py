@@ -182,9 +182,10 @@ def _prepare(cfg: TrainConfig) -> _Plan:
                          "validation accuracy)")
     spec_data = spec.model_dump(mode="json")
 
-    out = cfg.out or os.path.join("out", spec.name)
+    out = cfg.out or default_out(spec.name)
     if os.path.exists(out) and not os.path.isdir(out):
         raise TrainError(f"--out {out}: exists and is not a folder")
+    _check_run_files(out, cfg)
     present = [f for f in RUN_FILES if os.path.exists(os.path.join(out, f))]
     state = None
     if cfg.resume:
@@ -213,6 +214,28 @@ def _prepare(cfg: TrainConfig) -> _Plan:
                          "files), or choose another --out folder")
     return _Plan(spec, spec_data, graph, classes, train_set, val_set, data_note, notes, out,
                  state)
+
+
+def default_out(name: str) -> str:
+    """out/<name>, from the spec's name made safe: a name never becomes a path of its own
+    (`../x` or `/etc` stay one folder under ./out)."""
+    from ..outputs import safe_name
+    return os.path.join("out", safe_name(name))
+
+
+def _check_run_files(out: str, cfg: TrainConfig) -> None:
+    """The run's files in OUT are replaced by rename (checkpoints) or appended to (metrics):
+    refuse links, read-only files, folders and devices in their place before any training
+    (links and read-only files are fine with --overwrite, which deletes them)."""
+    from ..outputs import OutputError, check_output
+    if not os.path.isdir(out):
+        return
+    for name in RUN_FILES:
+        try:
+            check_output(os.path.join(out, name), cfg.overwrite, option="")
+        except OutputError as exc:
+            raise TrainError(f"--out {out}: {exc.message}",
+                             "remove it, or choose another --out folder") from None
 
 
 # ---- the run ------------------------------------------------------------------------------
@@ -347,10 +370,11 @@ def _run(cfg: TrainConfig, procs) -> dict:
     # ---- files: only now, after every check, and only on rank 0 ----
     if procs.main:
         os.makedirs(out, exist_ok=True)
+        _remove_stale_temporaries(out)
         if cfg.overwrite:
             for name in RUN_FILES:
                 path = os.path.join(out, name)
-                if os.path.exists(path):
+                if os.path.lexists(path):
                     os.remove(path)
         _keep_metrics_until(os.path.join(out, "metrics.jsonl"), start_epoch)
 
@@ -536,6 +560,16 @@ def _config_differences(saved: dict, cfg: TrainConfig) -> list[str]:
         return "(default)" if value is None else str(value)
     return [f"--{k.replace('_', '-')} {show(saved[k])} -> {show(now[k])}" for k in _RECIPE
             if k in saved and saved[k] != now[k]]
+
+
+def _remove_stale_temporaries(out: str) -> None:
+    """A run killed while writing a checkpoint leaves its temporary file (`.last.pt.*.tmp`,
+    see archspec.outputs.write_atomic) beside the intact previous one: remove such leftovers."""
+    prefixes = tuple(f".{name}." for name in RUN_FILES)
+    for entry in os.scandir(out):
+        if entry.name.startswith(prefixes) and entry.name.endswith(".tmp") \
+                and entry.is_file(follow_symlinks=False):
+            os.remove(entry.path)
 
 
 def _keep_metrics_until(path: str, epoch: int) -> None:
