@@ -353,9 +353,10 @@ def load_file(path: str | os.PathLike, _chain: tuple[str, ...] = (),
                                  f"expected a mapping of settings, got {type(data).__name__}",
                                  "a spec starts with keys such as `name:`, `stem:`, `stages:`")])
     if _chain and settings and not (set(data) & (settings | {"base"})):
-        raise SpecError([Problem(Location(shown), "<spec>",
-                                 f"not an archspec spec: none of its {len(data)} top-level keys "
-                                 f"is a spec setting", "`base:` names another spec file")])
+        raise SpecError([Problem(_named_at, "base",
+                                 f"base file '{shown}' is not an archspec spec: none of its "
+                                 f"{len(data)} top-level keys is a spec setting",
+                                 "`base:` names another spec file")])
     base = data.pop("base", None)
     if base is None:
         return data, sources

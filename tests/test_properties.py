@@ -52,6 +52,19 @@ def check_network(graph: archspec.ArchGraph, path: pathlib.Path) -> None:
     with torch.no_grad():
         out = model(torch.randn(2, c, h, w))
     assert tuple(out.shape) == (2,) + tuple(graph.output_shape)
+    check_views(graph, path)
+
+
+def check_near_miss(case: tuple[dict, str]) -> None:
+    data, broken = case
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_spec(data, folder)
+        with pytest.raises(SpecError) as info:
+            archspec.resolve(path)
+        check_located(info.value, path)
+
+
+def check_views(graph: archspec.ArchGraph, path: pathlib.Path) -> None:
     for level in ("stage", "block", "layer"):
         assert archspec.to_dot(graph, level).source
     assert archspec.diff(FIXED, path).as_dict()
@@ -80,12 +93,7 @@ def test_generated_spec_builds_as_resolved_or_is_rejected_located(data):
 @FAST
 @given(near_misses())
 def test_near_miss_is_rejected_with_a_located_message(case):
-    data, broken = case
-    with tempfile.TemporaryDirectory() as folder:
-        path = write_spec(data, folder)
-        with pytest.raises(SpecError) as info:
-            archspec.resolve(path)
-        check_located(info.value, path)
+    check_near_miss(case)
 
 
 @FAST
@@ -101,3 +109,71 @@ def test_near_miss_on_the_command_line_exits_2_without_traceback(case):
             code = cli.main(["validate", str(path)])
         assert code == 2, broken
         assert err.getvalue().startswith(f"{path}:") and "Traceback" not in err.getvalue()
+
+
+# ---- slow step: many more examples, one training step each in a worker process -------------
+
+SLOW = settings(max_examples=400, derandomize=True, deadline=None, database=None,
+                suppress_health_check=list(HealthCheck))
+
+
+class TrainWorker:
+    """tests/fuzz_worker.py, restarted after a crash; `run(path)` returns its answer, or the
+    signal or exit code that ended it."""
+
+    def __init__(self) -> None:
+        self.proc = None
+
+    def run(self, path: pathlib.Path) -> dict:
+        import json
+        import os
+        import subprocess
+        import sys
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = subprocess.Popen(
+                [sys.executable, str(ROOT / "tests" / "fuzz_worker.py")], cwd=ROOT, text=True,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
+        self.proc.stdin.write(f"{path}\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            code = self.proc.wait()
+            return {"ok": False, "error": f"the worker process died (exit code {code}; a "
+                                          f"negative code is the signal, e.g. -11 SIGSEGV)"}
+        return json.loads(line)
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def worker():
+    w = TrainWorker()
+    yield w
+    w.close()
+
+
+@pytest.mark.slow
+def test_many_generated_specs_train_one_step_or_are_rejected_located(worker, tmp_path_factory):
+    folder = str(tmp_path_factory.mktemp("fuzz"))
+
+    @SLOW
+    @given(specs())
+    def check(data):
+        graph, path = resolve_or_reject(data, folder)
+        if graph is None:
+            return
+        answer = worker.run(path)
+        assert answer["ok"], f"{answer['error']}\nspec:\n{path.read_text()}"
+        check_views(graph, path)
+    check()
+
+
+@pytest.mark.slow
+@SLOW
+@given(near_misses())
+def test_many_near_misses_are_rejected_located(case):
+    check_near_miss(case)

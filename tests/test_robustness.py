@@ -163,3 +163,25 @@ def test_channels_first_layer_norm_keeps_the_input_memory_format():
     reference = torch.nn.functional.layer_norm(x.permute(0, 2, 3, 1), (8,), norm.weight,
                                                norm.bias, norm.eps).permute(0, 3, 1, 2)
     torch.testing.assert_close(norm(x), reference)
+
+
+# ---- docs/robustness.md says what the code does ---------------------------------------------
+
+def test_documented_limits_are_the_real_ones():
+    from archspec.loader import LIMITS
+    text = (ROOT / "docs" / "robustness.md").read_text()
+    rows = {env: default for default, env in
+            re.findall(r"^\| [^|]+ \| (\d+) \| `(ARCHSPEC_\w+)` \|", text, re.M)}
+    assert rows == {limit.env: str(limit.default) for limit in LIMITS.values()}
+
+
+def test_documented_messages_are_the_real_ones(capsys, monkeypatch):
+    import cli
+    monkeypatch.chdir(ROOT)
+    text = (ROOT / "docs" / "robustness.md").read_text()
+    shown = re.findall(r"```text\n\$ archspec validate (tests/bad_specs/\S+)\n(.*?)```", text,
+                       re.S)
+    assert shown
+    for path, output in shown:
+        assert cli.main(["validate", path]) == 2
+        assert capsys.readouterr().err == output
