@@ -42,7 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return EXIT_SPEC
     except InternalError as exc:
-        print(exc, file=sys.stderr)
+        print(f"{exc}\n  this is a bug in archspec, not in the spec: please report it with the "
+              f"spec and the command", file=sys.stderr)
         return EXIT_INTERNAL
     except BrokenPipeError:  # output piped into `head` and closed: not an error
         sys.stderr.close()

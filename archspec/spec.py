@@ -61,7 +61,7 @@ class StagesSpec(Model):
     """Stage compute ratio, e.g. [1, 1, 3, 1] (or "1:1:3:1"); depths = ratio x unit."""
     unit: int | None = Field(default=None, gt=0)
     """Multiplier of `ratio`: ratio 1:1:3:1 with unit 3 gives depths 3, 3, 9, 3."""
-    widths: list[Annotated[int, Field(gt=0)]]
+    widths: list[Annotated[int, Field(gt=0)]] = Field(min_length=1)
     """Output channels of each stage, e.g. [256, 512, 1024, 2048]."""
     strides: list[Annotated[int, Field(gt=0)]] | None = None
     """Stride of each stage's first block. Default: 1 for the first stage, 2 for the others."""
@@ -340,6 +340,12 @@ def _expected(err: dict) -> str:
     if err["type"] == "value_error":
         msg = msg.removeprefix("Value error, ")
         return msg
+    kind = err["type"].removeprefix("string_")
+    if kind in ("too_short", "too_long"):
+        bound = err["ctx"]["min_length" if kind == "too_short" else "max_length"]
+        unit = ("character", "characters") if isinstance(err["input"], str) \
+            else ("entry", "entries")
+        return f"{'at least' if kind == 'too_short' else 'at most'} {bound} {unit[bound != 1]}"
     msg = msg.removeprefix("Input should be ")
     for bound in ("greater than", "less than"):
         if msg.startswith(bound):
