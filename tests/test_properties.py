@@ -21,7 +21,7 @@ from archspec.errors import SpecError
 from conftest import ROOT
 from strategies import near_misses, specs
 
-FAST = settings(max_examples=40, derandomize=True, deadline=None, database=None,
+FAST = settings(max_examples=30, derandomize=True, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 FIXED = ROOT / "specs" / "resnet18.yaml"
 
