@@ -82,7 +82,7 @@ LIMITS = {
     "values": Limit("ARCHSPEC_MAX_SPEC_VALUES", 10_000,
                     "values in a spec, with every alias expanded"),
     "entries": Limit("ARCHSPEC_MAX_SPEC_ENTRIES", 1_000, "entries in one list or mapping"),
-    "bases": Limit("ARCHSPEC_MAX_SPEC_BASES", 16, "files in one `base:` chain"),
+    "bases": Limit("ARCHSPEC_MAX_SPEC_BASES", 64, "files in one `base:` chain"),
     # Sizes of the network itself, checked while resolving (no memory is allocated for it):
     # the largest published CNNs have about 10^9 parameters and 10^11 MACs per image.
     "blocks": Limit("ARCHSPEC_MAX_BLOCKS", 10_000, "blocks in a network"),
