@@ -81,13 +81,15 @@ def scatter_figure(rows: Sequence[dict[str, Any]], color: str | None = None,
     xs = [r[x] / METRICS[x][1] for r in rows]
     ys = [r[y] / METRICS[y][1] for r in rows]
     values = [_scalar(r.get(color)) for r in rows] if color else None
-    if values and all(isinstance(v, (int, float)) for v in values):
+    numeric = values and all(isinstance(v, (int, float)) for v in values)
+    if numeric and len(set(values)) > 8:  # a range: a colour bar; a few choices: a legend
         points = ax.scatter(xs, ys, c=values, cmap="viridis", s=18)
         summed = any(isinstance(r.get(color), list) for r in rows)
         fig.colorbar(points, ax=ax, label=f"{color} (sum)" if summed else color)
     elif values:
-        for value in sorted(set(map(str, values))):
-            pick = [i for i, v in enumerate(values) if str(v) == value]
+        values = values if numeric else [str(v) for v in values]
+        for value in sorted(set(values)):
+            pick = [i for i, v in enumerate(values) if v == value]
             ax.scatter([xs[i] for i in pick], [ys[i] for i in pick], s=18, label=value)
         ax.legend(title=color, fontsize=8)
     else:
