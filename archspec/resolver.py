@@ -138,8 +138,10 @@ def _stage_layout(spec: Spec) -> tuple[list[int], list[int]]:
         if st.ratio is None or st.unit is None:
             missing = "unit" if st.ratio is not None else "ratio" if st.unit is not None \
                 else "depths"
+            replaced = [n.message for n in spec.notes if n.kind == "replaced"]
             problem(("stages",), f"required setting `{missing}` is missing",
-                    "give `depths: [3, 4, 6, 3]`, or `ratio: [1, 1, 3, 1]` with `unit: 3`")
+                    "give `depths: [3, 4, 6, 3]`, or `ratio: [1, 1, 3, 1]` with `unit: 3`"
+                    + "".join(f" ({r})" for r in replaced))
             depths = [1] * n
         else:
             depths = [r * st.unit for r in st.ratio]
