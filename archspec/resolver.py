@@ -67,7 +67,9 @@ def resolve(spec: Spec) -> ArchGraph:
     if problems:
         raise SpecError(problems)
     graph = b.finish(spec.name, spec.description, (spec.input.channels, h, w),
-                     attrs={"source": spec.path, "init": spec.init.model_dump()})
+                     attrs={"source": spec.path, "init": spec.init.model_dump(),
+                            # the validated spec, so a module can write it into checkpoints
+                            "spec": spec.model_dump(mode="json")})
     graph.lint()
     return graph
 
