@@ -3,6 +3,7 @@
     load_weights(module, path, source="auto", strict=True) -> LoadReport
     save(module, path)          a self-describing checkpoint (.safetensors or .pt)
     load_model(path)            rebuild the network from the spec inside, weights loaded
+    export_state_dict(module, "timm")   the tensors under timm's or torchvision's names
 
 `layouts.py` derives every foreign name from the IR; `files.py` reads and writes files;
 `load.py` matches tensors and reports.
@@ -14,7 +15,7 @@ import os
 from torch import nn
 
 from .files import FORMAT, WeightsError, describe, read, spec_of, write
-from .load import LoadReport, load_state, load_weights
+from .load import LoadReport, graph_of, load_state, load_weights, spec_data_of
 
 __all__ = ["LoadReport", "WeightsError", "export_state_dict", "load_model", "load_weights",
            "save"]
@@ -23,9 +24,7 @@ __all__ = ["LoadReport", "WeightsError", "export_state_dict", "load_model", "loa
 def save(module: nn.Module, path: "str | os.PathLike", *, overwrite: bool = True) -> None:
     """Write the module's weights with archspec names, its spec (YAML text and hash) and the
     archspec version: `.safetensors` for a path ending so, else a torch.save file. Atomic."""
-    spec_data = getattr(module, "spec_data", None)
-    if not isinstance(spec_data, dict):
-        raise TypeError("save needs a module built by archspec (archspec.build)")
+    spec_data = spec_data_of(module, "save")
     write(path, module.state_dict(), {"format": FORMAT, **describe(spec_data)},
           overwrite=overwrite)
 
@@ -33,8 +32,7 @@ def save(module: nn.Module, path: "str | os.PathLike", *, overwrite: bool = True
 def load_model(path: "str | os.PathLike") -> nn.Module:
     """Rebuild the network from the spec a checkpoint carries and load its weights strictly;
     no YAML file needed. A WeightsError for a file without an embedded spec."""
-    from .. import build
-    from ..spec import load as load_spec
+    from .. import to_module
     file = os.fspath(path)
     state, meta = read(file)
     spec_data = spec_of(meta, file)
@@ -43,7 +41,7 @@ def load_model(path: "str | os.PathLike") -> nn.Module:
                            "archspec convert or archspec train)",
                            "build the spec and load the weights into it: "
                            "archspec.build(SPEC, weights=PATH)")
-    model = build(load_spec(spec_data))
+    model = to_module(graph_of(spec_data))
     load_state(model, state, meta, file, source="archspec")
     return model
 
@@ -52,13 +50,8 @@ def export_state_dict(module: nn.Module, layout: str = "timm") -> dict:
     """The module's tensors under timm's (`timm`, `timm_legacy`) or torchvision's names, in
     their shapes: what the same network's state_dict is in that library. Tensors without a
     counterpart there are left out."""
-    from .. import resolve
-    from ..spec import load as load_spec
     from .layouts import module_map
-    spec_data = getattr(module, "spec_data", None)
-    if not isinstance(spec_data, dict):
-        raise TypeError("export_state_dict needs a module built by archspec (archspec.build)")
-    targets = module_map(resolve(load_spec(spec_data)), layout)
+    targets = module_map(graph_of(spec_data_of(module, "export_state_dict")), layout)
     out = {}
     for key, value in module.state_dict().items():
         module_path, _, tensor = key.rpartition(".")

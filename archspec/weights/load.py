@@ -94,9 +94,7 @@ def load_weights(module: nn.Module, checkpoint: "str | os.PathLike | dict",
 def load_state(module: nn.Module, state: dict[str, torch.Tensor], meta: dict[str, Any],
                file: str, source: str = "auto", strict: bool = True) -> LoadReport:
     """`load_weights` on tensors already read from `file` (its metadata in `meta`)."""
-    spec_data = getattr(module, "spec_data", None)
-    if not isinstance(spec_data, dict):
-        raise TypeError("load_weights needs a module built by archspec (archspec.build)")
+    spec_data = spec_data_of(module, "load_weights")
     own = module.state_dict()
     plan = _plan(spec_data, own, state, meta, source, file, strict)
     out = _match(plan, own, state, file)
@@ -104,6 +102,21 @@ def load_state(module: nn.Module, state: dict[str, torch.Tensor], meta: dict[str
         raise WeightsError(file, _strict_message(out, plan), _strict_hint(out.report))
     _assign(module, own, state, plan, out.report)
     return out.report
+
+
+def spec_data_of(module: nn.Module, caller: str) -> dict:
+    """The spec an archspec module was built from (plain data); a TypeError for other modules."""
+    spec_data = getattr(module, "spec_data", None)
+    if not isinstance(spec_data, dict):
+        raise TypeError(f"{caller} needs a module built by archspec (archspec.build)")
+    return spec_data
+
+
+def graph_of(spec_data: dict):
+    """The IR of a spec given as plain data (what modules and checkpoints carry)."""
+    from .. import resolve
+    from ..spec import load as load_spec
+    return resolve(load_spec(spec_data))
 
 
 @dataclass
@@ -116,9 +129,7 @@ class _Plan:
 
 def _plan(spec_data: dict, own: dict, state: dict, meta: dict, source: str,
           file: str, strict: bool) -> _Plan:
-    from .. import resolve
-    from ..spec import load as load_spec
-    graph = resolve(load_spec(spec_data))
+    graph = graph_of(spec_data)
     classifier = graph.classifier
     fc = tuple(k for k in own if classifier and k.rpartition(".")[0] == classifier.id)
     notes = _spec_notes(spec_data, spec_of(meta, file), file)
