@@ -14,7 +14,7 @@ from .errors import InternalError, SpecError
 
 #: Subcommand modules under archspec/commands, in the order `--help` lists them.
 COMMANDS = ("build", "validate", "explain", "list", "render", "diff", "modernize", "train",
-            "bench")
+            "bench", "convert")
 
 EXIT_SPEC = 2
 EXIT_INTERNAL = 1

@@ -48,7 +48,9 @@ def resolve(spec: Spec) -> ArchGraph:
     settings = resolved_settings(spec, depths, widths, strides, blocks, block_paths)
     graph = b.finish(spec.name, spec.description, (spec.input.channels, h, w),
                      attrs={"source": spec.path, "init": spec.init.model_dump(),
-                            "scaling": scaling.as_dict(), "settings": as_attrs(settings)})
+                            "scaling": scaling.as_dict(), "settings": as_attrs(settings),
+                            # the validated spec, so a module can write it into checkpoints
+                            "spec": spec.model_dump(mode="json")})
     graph.lint()
     return graph
 

@@ -3,17 +3,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
-from .common import add_spec_args, add_strict
+from .common import add_spec_args, add_weights_args, load_and_report
 
 
 def run(args: argparse.Namespace) -> int:
     from .. import resolve
     from ..lower.torch import check_forward, to_module
     from ..summary import format_table, summarize
-    graph = resolve(args.spec, args.overrides, strict=args.strict)
+    graph = resolve(args.spec, args.overrides)
     summary = summarize(graph)
     model = to_module(graph)
+    if args.weights:  # the report on stderr when stdout is one JSON object
+        load_and_report(model, args.weights, args, sys.stderr if args.json else None)
     summary["params"] = check_forward(model, graph)
     if args.explain:
         from ..provenance import settings_of
@@ -45,5 +48,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--explain", action="store_true",
                    help="also print every resolved setting with where it came from (as "
                         "`archspec explain`; with --json, a `settings` list)")
-    add_strict(p)
+    add_weights_args(p)
     p.set_defaults(func=run)
