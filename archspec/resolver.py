@@ -13,6 +13,7 @@ from .errors import Path, Problem, SpecError, format_path
 from .ir import ArchGraph
 from .loader import LIMITS
 from .primitives import Builder, Tensor
+from .provenance import as_attrs, resolved_settings
 from .scaling import Scaling
 from .spec import Spec
 
@@ -24,7 +25,7 @@ def resolve(spec: Spec) -> ArchGraph:
     depths = [scaling.blocks(d) for d in depths]
     widths = [scaling.channels(w) for w in spec.stages.widths]
     b = Builder()
-    b.notes += spec.sources.notes  # how the spec was read (a base outside its folder)
+    b.notes += spec.sources.outside  # how the spec was read (a base outside its folder)
     problems: list[Problem] = []
     h, w = spec.input.hw
     x = b.input((spec.input.channels, h, w))
@@ -49,11 +50,18 @@ def resolve(spec: Spec) -> ArchGraph:
     if problems:
         raise SpecError(problems)
     if not scaling.identity:
+        b.source = _where(spec, ("width_multiplier",) if scaling.width != 1
+                          else ("depth_multiplier",))
         b.note(f"scaled: {scaling.rule()}: stage widths {_text(spec.stages.widths)} -> "
                f"{_text(widths)}, depths -> {_text(depths)}")
+    b.notes += [note.text() for note in spec.notes]
+    blocks, block_paths = spec.stage_blocks(len(depths))
+    settings = resolved_settings(spec, depths, widths, strides, blocks, block_paths)
     graph = b.finish(spec.name, spec.description, (spec.input.channels, h, w),
                      attrs={"source": spec.path, "init": spec.init.model_dump(),
-                            "scaling": scaling.as_dict()})
+                            "scaling": scaling.as_dict(), "settings": as_attrs(settings),
+                            # the validated spec, so a module can write it into checkpoints
+                            "spec": spec.model_dump(mode="json")})
     graph.lint()
     return graph
 
@@ -146,8 +154,10 @@ def _stage_layout(spec: Spec) -> tuple[list[int], list[int]]:
         if st.ratio is None or st.unit is None:
             missing = "unit" if st.ratio is not None else "ratio" if st.unit is not None \
                 else "depths"
+            replaced = [n.message for n in spec.notes if n.kind == "replaced"]
             problem(("stages",), f"required setting `{missing}` is missing",
-                    "give `depths: [3, 4, 6, 3]`, or `ratio: [1, 1, 3, 1]` with `unit: 3`")
+                    "give `depths: [3, 4, 6, 3]`, or `ratio: [1, 1, 3, 1]` with `unit: 3`"
+                    + "".join(f" ({r})" for r in replaced))
             depths = [1] * n
         else:
             depths = [r * st.unit for r in st.ratio]
