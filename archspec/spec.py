@@ -66,7 +66,9 @@ class StagesSpec(Model):
     """Output channels of each stage, e.g. [256, 512, 1024, 2048]."""
     strides: list[Annotated[int, Field(gt=0)]] | None = None
     """Stride of each stage's first block. Default: 1 for the first stage, 2 for the others."""
-    overrides: dict[int, dict[str, Any]] = Field(default_factory=dict)
+    # Keys lax: a spec saved as JSON (a checkpoint's) writes the stage indices as text.
+    overrides: dict[Annotated[int, Field(strict=False)], dict[str, Any]] = Field(
+        default_factory=dict)
     """Per-stage block settings, by stage index (from 0), laid over `block`; an override with
     another `type` replaces the block of that stage."""
     downsample: DownsampleSpec = Field(default_factory=lambda: DOWNSAMPLES["in_block"]())
