@@ -67,8 +67,17 @@ def visible_edges(edges):
     return [e for e in edges if "invis" not in e[2]]
 
 
-def shape_str(shape) -> str:
+def shape_str(shape, channels_last: bool = False) -> str:
+    """C×H×W, the convention the legend states: a channels-last (H, W, C) map is turned round."""
+    shape = tuple(shape)
+    if channels_last and len(shape) == 3:
+        shape = (shape[2], shape[0], shape[1])
     return "\u00d7".join(str(s) for s in shape)
+
+
+def node_shape(graph, node_id: str) -> str:
+    node = graph.node(node_id)
+    return shape_str(node.out_shape, node.channels_last)
 
 
 def contains_blocks(graph, gid: str) -> bool:
@@ -195,7 +204,7 @@ def test_layer_level_draws_every_layer_in_clusters(spec_path):
     assert drawn_edges == ir_edges
     for tail, head, attrs in visible_edges(edges):
         if head != "output":
-            assert f'label=" {shape_str(graph.node(tail).out_shape)}"' in attrs
+            assert f'label=" {node_shape(graph, tail)}"' in attrs
     adds = [n for n in graph.nodes if n.kind == "add"]
     assert len(adds) == sum(1 for b in graph.blocks if b.kind == "residual")
     for add in adds:
@@ -311,7 +320,7 @@ def test_unknown_family_and_kinds_render_generically():
     block, _, _ = parse(archspec.to_dot(graph, level="block").source)
     first = graph.blocks[0].id
     assert f"\u00d7{len(graph.blocks)}" in block[first]
-    assert "squeeze-excite [" in block[first] and "layer scale" in block[first]
+    assert "SE(16\u21924; ReLU, sigmoid)" in block[first] and "layer scale" in block[first]
     assert f'fillcolor="{gv.color_for("future", gv.FAMILY_COLORS)}"' in block[first]
 
 
@@ -331,6 +340,116 @@ def test_different_structure_splits_a_run():
     ids = [b.id for b in graph.blocks]
     assert ids[0] in block and ids[1] in block and ids[2] not in block
     assert "\u00d72" in block[ids[1]]
+
+
+# ---- marks and labels against the IR -------------------------------------------------------
+def _thick(attrs: str) -> bool:
+    return "penwidth=2" in attrs.split("label=")[0] + attrs.rsplit(">", 1)[-1]
+
+
+@all_specs
+def test_reduction_marks_follow_strides_whatever_the_layout(spec_path):
+    """A layer is marked 'reduces H×W' exactly when it has a stride above 1, or pools the map
+    globally to 1×1 without flattening: never a permute, never a channels-last linear."""
+    graph = resolved(spec_path)
+    nodes, _, _ = parse(archspec.to_dot(graph, level="layer").source)
+    for node in graph.nodes:
+        expected = (node.stride or 1) > 1 or (node.kind == "global_pool"
+                                              and len(node.out_shape) == 3)
+        assert _thick(nodes[node.id]) == expected, (node.id, node.kind)
+        if node.kind == "permute" or (node.channels_last and node.kind == "linear"):
+            assert not _thick(nodes[node.id])
+    # coarser levels: a block or stage is marked when the product of strides grows in it
+    for level, units in (("block", graph.blocks), ("stage", graph.stages)):
+        drawn_nodes = drawn(parse(archspec.to_dot(graph, level=level, expand=True).source)[0])
+        for unit in units:
+            members = list(graph.under(unit.id))
+            before = max(graph.node(i).reduction for i in members[0].inputs)
+            assert _thick(drawn_nodes[unit.id]) == (unit.reduction > before), unit.id
+
+
+def test_channels_last_shapes_are_written_channels_first():
+    """ConvNeXt's pointwise layers run on (H, W, C) tensors: every edge still reads C×H×W, and
+    the legend states the convention."""
+    graph = resolved(SPEC_DIR / "convnext_tiny.yaml")
+    source = archspec.to_dot(graph, level="layer").source
+    _, edges, _ = parse(source)
+    last = [n for n in graph.nodes if n.channels_last]
+    assert last
+    for node in last:
+        h, w, c = node.out_shape
+        wrong, right = shape_str((h, w, c)), shape_str((c, h, w))
+        for tail, _, attrs in visible_edges(edges):
+            if tail == node.id:
+                assert f'label=" {right}"' in attrs and wrong not in attrs
+    assert "C\u00d7H\u00d7W" in source  # the legend's statement of the convention
+
+
+def _outside_composites(label: str) -> str:
+    return re.sub(r"[\w-]+\([^)]*\)", "", label)
+
+
+@all_specs
+def test_every_norm_and_activation_of_a_block_is_in_its_label(spec_path):
+    graph = resolved(spec_path)
+    nodes, _, _ = parse(archspec.to_dot(graph, level="block", expand=True).source)
+    composite = {g.id for g in graph.groups.values() if g.kind in gv.COMPOSITES}
+    short = {**gv.NORM_NAMES, **gv.ACT_NAMES}
+    for block in graph.blocks:
+        label = nodes[block.id]
+        outside = _outside_composites(label)
+        members = list(graph.under(block.id))
+        for kind, name in short.items():
+            inside = [n for n in members if n.kind == kind
+                      and any(n.id.startswith(c + ".") for c in composite)]
+            plain = [n for n in members if n.kind == kind and n not in inside]
+            tokens = re.findall(rf"(?<![\w-]){re.escape(name)}(?![\w-])", outside)
+            assert len(tokens) == len(plain), (block.id, kind, label)
+            if inside:
+                assert re.search(rf"\([^)]*(?<![\w-]){re.escape(name)}(?![\w-])[^)]*\)",
+                                 label), (block.id, kind)
+        residual = block.kind == "residual"
+        assert ("shortcut: none" in label) == (not residual), block.id
+
+
+@pytest.mark.parametrize("spec_name", ["convnext_atto", "resnet26d", "mobilenetv2_100"])
+def test_stem_head_and_stage_labels_show_their_norms(spec_name):
+    """At stage level: the stem, the head and each stage's own layers (a separate downsampling
+    layer) list every norm; each stage gives its blocks' norms and activations per block."""
+    graph = resolved(SPEC_DIR / f"{spec_name}.yaml")
+    nodes = drawn(parse(archspec.to_dot(graph, level="stage").source)[0])
+    short = {**gv.NORM_NAMES, **gv.ACT_NAMES}
+    for section in graph.sections:
+        own = [n for n in graph.under(section.id) if ".blocks." not in n.id]
+        label = nodes[section.id]
+        for kind, name in short.items():
+            count = sum(n.kind == kind for n in own)
+            found = re.findall(rf"(?<![\w-]){re.escape(name)}(?![\w-])",
+                               label.split("per block:")[0])
+            assert len(found) == count, (section.id, kind, label)
+        if section.kind == "stage":
+            first = graph.groups[section.id + ".blocks.0"]
+            kinds = {n.kind for n in graph.under(first.id)} & set(short)
+            per_block = label.split("per block:")[1]
+            assert all(short[k] in per_block for k in kinds)
+
+
+def test_split_attention_is_one_token_not_a_chain():
+    graph = resolved(SPEC_DIR / "resnest14d.yaml")
+    nodes, _, _ = parse(archspec.to_dot(graph, level="block").source)
+    for block in graph.blocks:
+        (splat,) = [g for g in graph.groups.values()
+                    if g.kind == "splat" and g.id.startswith(block.id + ".")]
+        conv = graph.node(splat.id + "." + splat.children[0])
+        a = splat.attrs
+        k = conv.kernel_size
+        notation = f"SplAt({k}\u00d7{k}, {a['channels']}, r{a['radix']}, g{a['groups']}; "
+        assert notation in nodes[block.id]
+        for inner in ("split sum", "\u2192 r-softmax \u2192", "\u00d7 \u2192"):
+            assert inner not in nodes[block.id]
+    # the layer level keeps the detail: every layer of the split attention group is drawn
+    layer = drawn(parse(archspec.to_dot(graph, level="layer").source)[0])
+    assert all(n.id in layer for n in graph.nodes if ".conv2." in n.id)
 
 
 # ---- determinism ---------------------------------------------------------------------------

