@@ -452,6 +452,88 @@ def test_split_attention_is_one_token_not_a_chain():
     assert all(n.id in layer for n in graph.nodes if ".conv2." in n.id)
 
 
+# ---- print options -----------------------------------------------------------------------
+def _png_size(data: bytes) -> tuple[int, int]:
+    assert data.startswith(b"\x89PNG")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+@needs_dot
+def test_png_size_follows_dpi(tmp_path, monkeypatch):
+    """Graphviz lays out in points (1/72 in): at N dpi a PNG is N/72 times the 72-dpi one."""
+    monkeypatch.setenv(gv.RENDERER_ENV, "dot")
+    sizes = {}
+    for dpi in (72, 144, 300):
+        rc, out = _render(tmp_path, "--level", "stage", "--dpi", str(dpi), name=f"{dpi}.png")
+        assert rc == 0
+        sizes[dpi] = _png_size(out.read_bytes())
+    w, h = sizes[72]
+    for dpi in (144, 300):
+        for got, base in zip(sizes[dpi], (w, h)):
+            assert abs(got - base * dpi / 72) <= dpi / 72 + 1, (dpi, sizes)
+
+
+def test_dpi_is_checked(tmp_path, capsys):
+    for bad in ("0", "-3", "abc", "100000"):
+        assert main(["render", str(SMALL), "-o", str(tmp_path / "a.png"), "--dpi", bad]) == 2
+        assert "dots per inch" in capsys.readouterr().err
+        assert not (tmp_path / "a.png").exists()
+    with pytest.raises(ValueError):
+        archspec.to_dot(resolved(SMALL), dpi=0)
+
+
+def test_title_legend_and_direction_options():
+    graph = resolved(SMALL)
+    for html in (True, False):
+        full = archspec.to_dot(graph, html_labels=html).source
+        bare = archspec.to_dot(graph, title=False, legend=False, html_labels=html).source
+        assert "<TABLE" not in bare and "legend/" not in bare and "cluster_legend" not in bare
+        no_title = archspec.to_dot(graph, title=False, html_labels=html).source
+        assert f"{graph.params:,} params" not in no_title
+        assert f"{graph.params:,} params" in full
+        no_legend = archspec.to_dot(graph, legend=False, html_labels=html).source
+        assert f"{graph.params:,} params" in no_legend
+        assert "reduces H" not in no_legend and "reduces H" in full
+    nodes = drawn(parse(archspec.to_dot(graph, title=False, legend=False).source)[0])
+    assert set(nodes) == set(drawn(parse(archspec.to_dot(graph).source)[0]))
+
+
+def test_direction_option(tmp_path):
+    rc, out = _render(tmp_path, "--direction", "LR", name="lr.dot")
+    assert rc == 0 and "rankdir=LR" in out.read_text()
+    rc, out = _render(tmp_path, "--rankdir", "LR", name="lr2.dot")  # the older spelling
+    assert rc == 0 and out.read_text() == (tmp_path / "lr.dot").read_text()
+
+
+@pytest.mark.parametrize("spec_name", ["resnet50", "convnext_tiny", "mobilenetv2_100",
+                                       "resnest14d"])
+def test_collapse_draws_one_block_of_each_run_and_counts_the_rest(spec_name):
+    graph = resolved(SPEC_DIR / f"{spec_name}.yaml")
+    nodes, edges, _ = parse(archspec.to_dot(graph, level="layer", collapse=True).source)
+    mine = drawn(nodes)
+    full, boxes = set(), {}
+    for stage in graph.stages:
+        for run in _runs_from_ir(graph, stage):
+            full.add(run[0].id)
+            if len(run) > 1:
+                boxes[run[1].id] = run
+    # every layer of the first block of a run is drawn; no layer of the others
+    for node in graph.nodes:
+        block = next((b.id for b in graph.blocks if node.id.startswith(b.id + ".")), None)
+        assert (node.id in mine) == (block is None or block in full), node.id
+    for box, run in boxes.items():
+        assert f"\u00d7{len(run) - 1}" in mine[box], box
+    drawn_blocks = sum(len(r) for r in boxes.values()) + len(full - {r[0].id
+                                                                      for r in boxes.values()})
+    assert drawn_blocks == len(graph.blocks)
+    # the boxes sit on the path: one edge in, one edge out (each with the block's shape)
+    for box, run in boxes.items():
+        into = [e for e in visible_edges(edges) if e[1] == box]
+        out = [e for e in visible_edges(edges) if e[0] == box]
+        assert len(into) == 1 and len(out) >= 1
+        assert f'label=" {shape_str(run[-1].out_shape)}"' in out[0][2]
+
+
 # ---- determinism ---------------------------------------------------------------------------
 def test_dot_is_byte_identical_across_runs_and_processes():
     code = ("import sys, archspec; sys.stdout.write(archspec.to_dot(sys.argv[1], "

