@@ -747,3 +747,22 @@ def test_docs_python_example_runs(monkeypatch):
     namespace: dict = {}
     exec(compile(block, "docs/render.md", "exec"), namespace)
     assert namespace["svg"].lstrip().startswith(b"<?xml")
+
+
+def test_gallery_is_complete():
+    """docs/gallery.md (scripts/gen_gallery.py) shows every family of the zoo at each level, a
+    roadmap step and a zoo pair as diff figures, and a collapsed layer-level figure; every
+    image it names exists and every SVG in docs/gallery/ is shown."""
+    text = (ROOT / "docs" / "gallery.md").read_text()
+    shown = re.findall(r"!\[[^\]]*\]\(gallery/([^)]+)\)", text)
+    on_disk = sorted(p.name for p in (ROOT / "docs" / "gallery").glob("*.svg"))
+    assert sorted(shown) == on_disk
+    families = {str(s.attrs.get("type")) for p in SPEC_DIR.glob("*.yaml")
+                for s in resolved(p).stages}
+    for family in families:
+        assert f"## {family}" in text
+    assert "roadmap" in text and "--render" in text and "--collapse" in text
+    for name in shown:
+        if name.startswith(("roadmap_", "diff_")):
+            svg = (ROOT / "docs" / "gallery" / name).read_text()
+            assert "CHANGED" in svg and "A: " in svg and "B: " in svg

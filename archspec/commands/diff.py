@@ -242,10 +242,22 @@ def diff_marks(d) -> tuple[dict[str, str], list[str]]:
     return marks, removed
 
 
+def diff_figure(d, graph_a, graph_b, blocks: list[dict[str, Any]], **options: Any):
+    """A and B side by side at block level (a graphviz.Digraph), the diff marked, the named
+    steps under the title; options as `to_dot_diff` (html_labels, dpi, ...)."""
+    from ..lower.graphviz import to_dot_diff
+    marks_a, marks_b = side_marks(d)
+    changes = {owner: row["change"] for row in blocks for owner in row["owners"]}
+    heading = [f"{s.symbol} {s.name}" + (f": {s.detail}" if s.detail else "") for s in d.steps]
+    heading += [f"? {c.text()}" for c in d.unrecognised]
+    return to_dot_diff(graph_a, graph_b, marks_a, marks_b, changes,
+                       heading=heading or ["(no named step)"], **options)
+
+
 def render_diff(d, graph_a, graph_b, output: str, blocks: list[dict[str, Any]]) -> int:
     """Draw A and B side by side at block level with the diff marked; write FILE whole or not
     at all."""
-    from ..lower.graphviz import RenderError, find_renderer, to_dot_diff
+    from ..lower.graphviz import RenderError, find_renderer
     from .render import EXTENSIONS, write_atomic
     fmt = EXTENSIONS.get(os.path.splitext(output)[1].lower())
     if fmt not in ("svg", "png", "pdf", "dot"):
@@ -253,15 +265,10 @@ def render_diff(d, graph_a, graph_b, output: str, blocks: list[dict[str, Any]]) 
               f"'{output}'", file=sys.stderr)
         return 2
     marks_a, marks_b = side_marks(d)
-    changes = {owner: row["change"] for row in blocks for owner in row["owners"]}
-    heading = [f"{s.symbol} {s.name}" + (f": {s.detail}" if s.detail else "") for s in d.steps]
-    heading += [f"? {c.text()}" for c in d.unrecognised]
-    options = dict(heading=heading or ["(no named step)"])
     try:
         renderer = find_renderer(fmt) if fmt != "dot" else None
-        source = to_dot_diff(graph_a, graph_b, marks_a, marks_b, changes,
-                             html_labels=renderer.html_labels if renderer else True,
-                             **options).source
+        source = diff_figure(d, graph_a, graph_b, blocks,
+                             html_labels=renderer.html_labels if renderer else True).source
         data = renderer.draw(source, fmt) if renderer else source.encode()
     except RenderError as exc:
         print(exc, file=sys.stderr)
