@@ -986,6 +986,9 @@ def _cluster_label(view: _View, gid: str) -> str:
         title = str(group.attrs.get("family", local))
     else:
         title = kind_name(group.kind if group.kind != "sequential" else local)
+        notation = _composite(view.index, gid)  # the block level's token, for reference
+        if notation:
+            lines += _wrap_words(notation, 28)
     small: list[str] = []
     if view.stats:
         small = [f"{human(group.params)} params" if group.params else "",
