@@ -23,7 +23,7 @@ def resolve(spec: Spec) -> ArchGraph:
     x = b.input((spec.input.channels, h, w))
     total_blocks = sum(depths)
     downsample = spec.stages.downsample
-    with b.group("", "network", x, name=spec.name):
+    with b.group("", "network", x):
         b.source = _where(spec, ("stem",))
         with b.group("stem", "sequential", x, family=f"{spec.stem.type} stem"):
             x = spec.stem.plan(StemContext(b, x, spec.stem.norm or spec.norm,
@@ -34,8 +34,8 @@ def resolve(spec: Spec) -> ArchGraph:
             for i, (depth, width, stride, block, path) in enumerate(
                     zip(depths, spec.stages.widths, strides, blocks, block_paths)):
                 b.source = _where(spec, path)
-                with b.group(str(i), "stage", x, family=block.family, type=block.type,
-                             depth=depth, width=width, stride=stride):
+                with b.group(str(i), "stage", x, family=block.family, block_type=block.type,
+                             stage=i, depth=depth, width=width, stride=stride):
                     block_stride = stride
                     if downsample.type == "layer":  # ConvNeXt: the blocks keep the shape
                         block_stride = 1
@@ -57,8 +57,9 @@ def resolve(spec: Spec) -> ArchGraph:
                             if found:
                                 problems += [_locate(spec, p, path) for p in found]
                                 raise SpecError(problems)
-                            with b.group(str(j), "residual", x, block=block.type,
-                                         family=block.family, stage=i, index=j, stride=ctx.stride):
+                            with b.group(str(j), "residual", x, block_type=block.type,
+                                         is_block=True, family=block.family, stage=i, index=j,
+                                         stride=ctx.stride):
                                 x = block.plan(ctx)
                             done += 1
                 _check_spatial(spec, x, ("stages", "strides"), problems, stage=i)

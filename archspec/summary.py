@@ -12,12 +12,12 @@ FLOPS_CONVENTION = ("flops = 2 x macs: multiply-accumulates of conv and linear l
 
 def _section(group: Group) -> dict[str, Any]:
     row: dict[str, Any] = {"name": group.id, "kind": group.kind,
-                           "family": group.attrs.get("family", group.kind),
+                           "family": group.family or group.kind,
                            "output_shape": list(group.out_shape),
                            "params": group.params, "macs": group.macs}
     if group.kind == "stage":
-        row["depth"] = group.attrs["depth"]
-        row["stride"] = group.attrs["stride"]
+        row["depth"] = group.depth
+        row["stride"] = group.stride
     return row
 
 

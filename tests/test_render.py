@@ -94,8 +94,8 @@ def test_stage_level_has_one_node_per_section(spec_path):
         assert f'label=" {shape_str(shape)}"' in attrs
     for stage in graph.stages:
         label = mine[stage.id]
-        assert f"\u00d7{stage.attrs['depth']}" in label
-        assert f"width {stage.attrs['width']}" in label
+        assert f"\u00d7{stage.depth}" in label
+        assert f"width {stage.width}" in label
         assert f"output {shape_str(stage.out_shape)}" in label
         assert f"{human(stage.params)} params" in label and f"{human(stage.macs)} MACs" in label
 
@@ -137,11 +137,11 @@ def test_block_level_collapses_runs_and_counts_add_up(spec_path):
             if len(run) > 1:
                 assert f"\u00d7{len(run)}" in label
             marked += len(run)
-            if run[0].attrs["stride"] > 1:
-                assert f"stride {run[0].attrs['stride']}" in label
-            identity = run[0].kind == "residual" and run[0].attrs["shortcut"] is None
+            if run[0].stride > 1:
+                assert f"stride {run[0].stride}" in label
+            identity = run[0].kind == "residual" and run[0].residual.shortcut is None
             assert ("shortcut: identity" in label) == identity
-        assert marked == stage.attrs["depth"]  # the x N marks add up to the stage depth
+        assert marked == stage.depth  # the x N marks add up to the stage depth
     assert set(mine) == expected
     # every edge carries the shape its producer outputs: a block's output shape
     for tail, head, attrs in visible_edges(edges):
@@ -236,7 +236,7 @@ def test_no_stats_and_rankdir():
 # ---- colours and legend --------------------------------------------------------------------
 def test_one_colour_per_family_at_every_level():
     graph = resolved(SMALL)
-    family = graph.stages[0].attrs["type"]
+    family = graph.stages[0].block_type
     colour = gv.color_for(family, gv.FAMILY_COLORS)
     stage, _, _ = parse(archspec.to_dot(graph, level="stage").source)
     block, _, _ = parse(archspec.to_dot(graph, level="block").source)
@@ -263,16 +263,16 @@ def _future_network(drop_rates=(0.0, 0.1, 0.2)) -> archspec.ArchGraph:
     builder does not have yet (layer_scale) and drop path: the renderer knows none by name."""
     b = Builder()
     x = b.input((3, 32, 32))
-    with b.group("", "network", x, name="future"):
+    with b.group("", "network", x):
         with b.group("stem", "sequential", x, family="patchify stem"):
             x = b.conv("conv", x, 16, 4, stride=4, padding=0, bias=True)
         with b.group("stages", "stages", x):
-            with b.group("0", "stage", x, family="Future block", type="future", depth=3,
+            with b.group("0", "stage", x, family="Future block", block_type="future", depth=3,
                          width=16, stride=1):
                 with b.group("blocks", "sequential", x):
                     for j, rate in enumerate(drop_rates):
-                        with b.group(str(j), "residual", x, block="future", family="Future",
-                                     stage=0, index=j, stride=1):
+                        with b.group(str(j), "residual", x, block_type="future", is_block=True,
+                                     family="Future", stage=0, index=j, stride=1):
                             y = b.conv("conv", x, 16, 7, groups=16, bias=True)
                             with b.group("se", "se", y):
                                 g = b.global_pool("pool", y, flatten=False)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..errors import Problem
+from ..kinds import activation_names
 
 if TYPE_CHECKING:
     from ..primitives import Builder, Tensor
@@ -46,7 +47,8 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
-Activation = Literal["relu", "relu6", "gelu", "silu", "sigmoid", "hard_swish", "none"]
+#: The activation kinds of `archspec.kinds`, or `none`.
+Activation = Literal[activation_names() + ("none",)]  # type: ignore[valid-type]
 
 _DEFAULT_EPS = {"batch_norm": 1e-5, "layer_norm": 1e-6, "none": 0.0}
 

@@ -14,7 +14,10 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from ..errors import Location, Problem, SpecError, format_path
+from ..kinds import register_group_kind
 from .base import Activation, Model
+
+register_group_kind("se", "attention", "squeeze-excite")
 
 if TYPE_CHECKING:
     from ..primitives import Tensor

@@ -21,10 +21,13 @@ from typing import Literal
 from pydantic import Field
 
 from ..errors import Problem, format_path
+from ..kinds import register_group_kind
 from ..primitives import Tensor
 from .base import BlockContext, register_block
 from .downsample import Shortcut
 from .resnet import BottleneckSpec, _finish, _nearest_divisor, _ResidualSpec
+
+register_group_kind("splat", "attention", "split attention")
 
 
 @register_block

@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import graphviz
 
 from ..ir import ArchGraph, Group, Node
+from ..kinds import KINDS, display_name
 from ..summary import human
 
 LEVELS = ("stage", "block", "layer")
@@ -84,28 +85,6 @@ KIND_COLORS = {
     "permute": "#f0f0f0",
 }
 
-#: How layer kinds read in labels (anything else: the kind with spaces).
-KIND_NAMES = {
-    "conv2d": "conv", "batch_norm": "batch norm", "layer_norm": "layer norm",
-    "max_pool": "max pool", "avg_pool": "avg pool", "global_pool": "global pool",
-    "drop_path": "drop path", "layer_scale": "layer scale", "hard_swish": "hard swish",
-    "se": "squeeze-excite", "splat": "split attention",
-    "inverted_bottleneck": "inverted bottleneck",
-}
-
-#: Merge nodes, drawn as small circles.
-MERGE_SYMBOLS = {"add": "+", "mul": "\u00d7"}
-
-#: Layer kinds left out of a block's one-line layer sequence (they do not change the shape or
-#: carry the block's key settings): norms, activations, merges, reshapes.
-_QUIET_KINDS = frozenset({"batch_norm", "layer_norm", "group_norm", "relu", "relu6", "gelu",
-                          "silu", "sigmoid", "softmax", "hard_swish", "hard_sigmoid", "tanh",
-                          "add", "mul", "dropout", "permute", "identity", "input"})
-
-#: Group attributes that are bookkeeping (position, residual layout), not settings to print.
-_BOOKKEEPING_ATTRS = frozenset({"block", "type", "family", "stage", "index", "stride", "branch",
-                                "shortcut", "post", "name", "depth", "width", "classifier"})
-
 #: Node attributes left off layer labels: numerics of norms and pools nobody reads there.
 _QUIET_ATTRS = frozenset({"eps", "momentum", "count_include_pad", "flatten", "pool"})
 
@@ -156,7 +135,8 @@ def shape_text(shape: Sequence[int]) -> str:
 
 
 def kind_name(kind: str) -> str:
-    return KIND_NAMES.get(kind, kind.replace("_", " "))
+    """A node kind, group kind or block type as labels write it (archspec.kinds)."""
+    return display_name(kind)
 
 
 def _stats(params: int, macs: int, suffix: str = "") -> str:
@@ -289,7 +269,7 @@ class _Index:
 
     def is_block(self, gid: str) -> bool:
         group = self.graph.groups.get(gid)
-        return bool(group is not None and group.attrs.get("block"))
+        return bool(group is not None and group.is_block)
 
     def in_block(self, gid: str) -> bool:
         return any(self.is_block(a) for a in self.ancestors(gid))
@@ -312,10 +292,10 @@ class _Index:
         """The family colour key of a group: its block type; for a stage, its blocks' type;
         for stem and head their names; else a sequence's name or the group's kind."""
         group = self.graph.groups[gid]
-        if group.attrs.get("block"):
-            return str(group.attrs["block"])
+        if group.block_type:  # a block, or a stage of such blocks
+            return group.block_type
         if group.kind == "stage":
-            return str(group.attrs.get("type", "stage"))
+            return "stage"
         local = gid.rpartition(".")[2]
         return local if group.kind == "sequential" else group.kind
 
@@ -421,7 +401,7 @@ class _View:
                     continue
                 seen.add((tail, dst, shape))
                 attrs = {"label": " " + shape_text(shape), "weight": "3"}
-                if layer_level and i > 0 and node.kind in MERGE_SYMBOLS:
+                if layer_level and i > 0 and node.role == "merge":
                     attrs.update(color=_SHORTCUT_COLOR, fontcolor=_SHORTCUT_COLOR,
                                  penwidth="1.2", weight="0")
                     self.note("shortcut")
@@ -560,7 +540,7 @@ def _sequence(index: _Index, gid: str, skip: str | None = None) -> list[str]:
             out.append(f"{name} [{ARROW.join(inner)}]" if inner else name)
         else:
             node = index.graph.node(full)
-            if node.kind not in _QUIET_KINDS:
+            if not KINDS[node.kind].quiet:
                 out.append(_token(node))
     return out
 
@@ -581,15 +561,14 @@ def _wrap(tokens: list[str], width: int = 40) -> list[str]:
 def _group_lines(index: _Index, gid: str) -> list[str]:
     """A group's main path as a layer sequence, then its shortcut, then extra settings."""
     group = index.graph.groups[gid]
-    shortcut = group.attrs.get("shortcut")
+    shortcut = group.residual.shortcut if group.residual else None
     lines = _wrap(_sequence(index, gid, skip=shortcut))
     if group.kind == "residual":
         if shortcut:
             lines += _wrap(["shortcut: " + ARROW.join(_sequence(index, _join(gid, shortcut)))])
         else:
             lines.append("shortcut: identity")
-    extras = [f"{k.replace('_', ' ')} {_value(v)}" for k, v in group.attrs.items()
-              if k not in _BOOKKEEPING_ATTRS]
+    extras = [f"{k.replace('_', ' ')} {_value(v)}" for k, v in group.attrs.items()]
     if extras:
         lines.append(SEP.join(extras))
     return lines
@@ -611,7 +590,9 @@ def _signature(index: _Index, gid: str) -> str:
                        node.padding, node.groups, node.dilation, node.bias, node.param_shapes,
                        node.macs, attrs))
     group = index.graph.groups[gid]
-    attrs = sorted((k, repr(v)) for k, v in group.attrs.items() if k not in ("stage", "index"))
+    attrs = sorted((k, repr(v)) for k, v in group.attrs.items())
+    attrs.append(("structure", repr((group.block_type, group.family, group.stride,
+                                     group.residual))))  # all but the position
     subgroups = sorted((g[len(prefix):], sub.kind, sub.children, repr(sorted(sub.attrs.items())))
                        for g, sub in index.graph.groups.items() if g.startswith(prefix))
     return repr((group.kind, group.children, group.in_shape, group.out_shape, attrs, subgroups,
@@ -650,8 +631,9 @@ def _block_units(index: _Index, gid: str) -> list[str]:
 
 
 def _position(group: Group) -> str:
-    a = group.attrs
-    return f"{a['stage']}.{a['index']}" if "stage" in a and "index" in a else group.id
+    if group.stage is not None and group.index is not None:
+        return f"{group.stage}.{group.index}"
+    return group.id
 
 
 def _drop_path_range(index: _Index, run: list[str]) -> str:
@@ -673,20 +655,20 @@ def _unit_item(view: _View, run: list[str]) -> _Item:
     extra: dict[str, str] = {"tooltip": _tooltip(first, group.source)}
     small = []
     if index.is_block(first):
-        title = kind_name(str(group.attrs["block"]))
+        title = kind_name(str(group.block_type))
         if len(run) > 1:
             title += f"  {TIMES}{len(run)}"
             where = f"blocks {_position(group)}\u2013{_position(view.graph.groups[run[-1]])}"
         else:
             where = f"block {_position(group)}"
-        stride = group.attrs.get("stride")
+        stride = group.stride
         if stride and stride > 1:
             where += f"{SEP}stride {stride}"
         lines = [where] + _group_lines(index, first) + [_drop_path_range(index, run)]
         if view.stats:
             small.append(_stats(group.params, group.macs, " each" if len(run) > 1 else ""))
     else:
-        title = str(group.attrs.get("family", first.rpartition(".")[2]))
+        title = str(group.family or first.rpartition(".")[2])
         lines = _group_lines(index, first)
         if view.stats:
             small.append(_stats(group.params, group.macs))
@@ -698,9 +680,9 @@ def _unit_item(view: _View, run: list[str]) -> _Item:
 
 def _stage_item(view: _View, stage: Group) -> _Item:
     legend = view.family(stage.id)
-    a = stage.attrs
-    lines = [f"{a.get('family', legend[1])} {TIMES}{a.get('depth', '?')}",
-             SEP.join(f"{k} {a[k]}" for k in ("width", "stride") if k in a),
+    lines = [f"{stage.family or legend[1]} {TIMES}{stage.depth or '?'}",
+             SEP.join(f"{k} {v}" for k, v in (("width", stage.width), ("stride", stage.stride))
+                      if v is not None),
              f"output {shape_text(stage.out_shape)}"]
     small = [_stats(stage.params, stage.macs)] if view.stats else []
     extra = {"tooltip": _tooltip(stage.id, stage.source)}
@@ -720,9 +702,10 @@ def _layer_item(view: _View, node: Node) -> _Item:
     colour = color_for(node.kind, KIND_COLORS)
     legend = ("layers", kind_name(node.kind), colour)
     tooltip = _tooltip(node.id, node.source)
-    if node.kind in MERGE_SYMBOLS:
-        view.symbols[legend[1]] = MERGE_SYMBOLS[node.kind]
-        return _Item(node.id, MERGE_SYMBOLS[node.kind], colour, legend, shape="circle",
+    symbol = KINDS[node.kind].symbol
+    if symbol:
+        view.symbols[legend[1]] = symbol
+        return _Item(node.id, symbol, colour, legend, shape="circle",
                      extra={"width": "0.3", "height": "0.3", "fixedsize": "true",
                             "fontsize": "12", "tooltip": tooltip})
     small = [_stats(node.params, node.macs)] if view.stats else []
@@ -741,11 +724,11 @@ def _cluster_label(view: _View, gid: str) -> str:
     lines: list[str] = []
     if group.kind == "stage":
         title = f"stage {local}"
-        lines.append(f"{group.attrs.get('family', '')} {TIMES}{group.attrs.get('depth', '')}")
+        lines.append(f"{group.family or ''} {TIMES}{group.depth or ''}")
     elif view.index.is_block(gid):
-        title = f"{kind_name(str(group.attrs['block']))} {_position(group)}"
+        title = f"{kind_name(str(group.block_type))} {_position(group)}"
     elif view.index.parent.get(gid) == "":
-        title = str(group.attrs.get("family", local))
+        title = str(group.family or local)
     else:
         title = kind_name(group.kind if group.kind != "sequential" else local)
     small: list[str] = []

@@ -15,6 +15,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ..ir import ArchGraph, FeatureInfo, Group, Node
+from ..kinds import KINDS
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -69,9 +70,10 @@ class ResidualBlock(nn.Module):
     def __init__(self, group: Group, graph: ArchGraph):
         super().__init__()
         _add_children(self, group, graph)
-        self._branch: tuple[str, ...] = group.attrs["branch"]
-        self._post: tuple[str, ...] = group.attrs["post"]
-        if group.attrs["shortcut"] is None:
+        wiring = group.residual
+        self._branch: tuple[str, ...] = wiring.branch
+        self._post: tuple[str, ...] = wiring.post
+        if wiring.shortcut is None:
             self.downsample = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -120,7 +122,7 @@ class Network(nn.Module):
         self.spec_name = graph.name
         head = graph.groups["head"]
         classifier = graph.classifier
-        self._classifier_name: str = head.attrs.get("classifier", "fc")
+        self._classifier_name: str = head.classifier or "fc"
         #: channels of `forward_features`' output (the last stage's)
         self.num_features: int = graph.groups["stages"].out_shape[0]
         #: channels of `forward_head(..., pre_logits=True)`: what the classifier reads
@@ -236,19 +238,15 @@ def register_layer(*kinds: str):
     return deco
 
 
-def _activation(make: Callable[[], nn.Module]) -> Callable[[Node], nn.Module]:
-    return lambda node: make()
+def _activation(cls: type[nn.Module], inplace: bool) -> Callable[[Node], nn.Module]:
+    if inplace:
+        return lambda node: cls(inplace=True)
+    return lambda node: cls()
 
 
-for _kind, _make in {
-    "relu": lambda: nn.ReLU(inplace=True),
-    "relu6": lambda: nn.ReLU6(inplace=True),
-    "gelu": nn.GELU,
-    "silu": lambda: nn.SiLU(inplace=True),
-    "sigmoid": nn.Sigmoid,
-    "hard_swish": lambda: nn.Hardswish(inplace=True),
-}.items():
-    LAYERS[_kind] = _activation(_make)
+for _kind in KINDS.values():  # the activations, as `archspec.kinds` names their torch class
+    if _kind.role == "activation" and _kind.torch:
+        LAYERS[_kind.name] = _activation(getattr(nn, _kind.torch), _kind.inplace)
 
 
 @register_layer("conv2d")
@@ -334,17 +332,18 @@ def init_weights(model: nn.Module, graph: ArchGraph) -> None:
         if not node.is_module or not node.params:
             continue
         layer = model.get_submodule(node.id)
-        if init["type"] == "trunc_normal" and node.kind in ("conv2d", "linear"):
+        role = node.role
+        if init["type"] == "trunc_normal" and role in ("conv", "linear"):
             nn.init.trunc_normal_(layer.weight, std=init["std"])  # bounds [-2, 2], as timm
             if layer.bias is not None:
                 nn.init.zeros_(layer.bias)
-        elif node.kind == "layer_scale":
+        elif role == "scale":
             nn.init.constant_(layer.gamma, node.attrs["init"])
-        elif node.kind == "conv2d":
+        elif role == "conv":
             nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
             if layer.bias is not None:
                 nn.init.zeros_(layer.bias)
-        elif node.kind in ("batch_norm", "layer_norm"):
+        elif role == "norm":
             nn.init.constant_(layer.weight, 0.0 if node.attrs.get("zero_init") else 1.0)
             nn.init.zeros_(layer.bias)
 
