@@ -12,7 +12,7 @@ from typing import Literal, get_args
 
 #: What a node does, whatever its kind is called.
 Role = Literal["input", "conv", "linear", "norm", "activation", "pool", "merge", "scale",
-               "reshape", "reduce", "attention", "regularization"]
+               "reshape", "slice", "reduce", "attention", "regularization"]
 #: What a group is, whatever its kind is called: a plain chain, a residual block's container,
 #: the network's fixed layout, or a composite op whose forward is not a chain (an attention).
 GroupRole = Literal["chain", "residual", "layout", "attention"]

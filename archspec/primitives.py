@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from .errors import InternalError
+from .kinds import kind as declared
 from .ir import EMPTY, ArchGraph, Group, Node, Residual, Shape
 
 
@@ -46,6 +47,12 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None,
     floor = divisor if min_value is None else min_value
     rounded = max(floor, int(value + divisor / 2) // divisor * divisor)
     return rounded + divisor if rounded < round_limit * value else rounded
+
+
+def nearest_divisor(n: int, near: int) -> int:
+    """The divisor of `n` closest to `near` (the smaller on a tie): the hint for a `groups`
+    that does not divide a width."""
+    return min((d for d in range(1, n + 1) if n % d == 0), key=lambda d: (abs(d - near), d))
 
 
 def pool_out(size: int, kernel: int, stride: int, padding: int, ceil_mode: bool) -> int:
@@ -194,6 +201,15 @@ class Builder:
                          notes=tuple(self.notes), attrs=MappingProxyType(attrs or {}))
 
     # ---- layers -------------------------------------------------------------------------
+    def op(self, name: str, kind: str, inputs: tuple[Tensor, ...], out_shape: Shape,
+           **fields: Any) -> Tensor:
+        """Record one node of a kind a family declared with `archspec.kinds.register_kind` (the
+        extension point for layers the methods below do not cover): its inputs, its output
+        shape, and any other `Node` field by keyword (kernel_size, stride, groups, param_shapes,
+        macs, attrs, ...). Parameters are counted from `param_shapes`."""
+        declared(kind)  # views read its role: an undeclared kind is an internal error here
+        return self._add(name, kind, tuple(inputs), out_shape, **fields)
+
     def input(self, shape: Shape) -> Tensor:
         return self._add("input", "input", (), shape)
 

@@ -16,6 +16,8 @@ from torch.utils.checkpoint import checkpoint
 
 from ..ir import ArchGraph, FeatureInfo, Group, Node
 from ..kinds import KINDS
+from . import torch_convnext  # noqa: F401  (permute, layer_scale)
+from .registry import container, layer, register_container, register_layer
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -69,7 +71,7 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, group: Group, graph: ArchGraph):
         super().__init__()
-        _add_children(self, group, graph)
+        add_children(self, group, graph)
         wiring = group.residual
         self._branch: tuple[str, ...] = wiring.branch
         self._post: tuple[str, ...] = wiring.post
@@ -97,7 +99,7 @@ class Stages(nn.Sequential):
 
     def __init__(self, group: Group, graph: ArchGraph):
         super().__init__()
-        _add_children(self, group, graph)
+        add_children(self, group, graph)
         self.grad_checkpointing = False
 
     def run(self, stage: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -118,7 +120,7 @@ class Network(nn.Module):
 
     def __init__(self, group: Group, graph: ArchGraph):
         super().__init__()
-        _add_children(self, group, graph)
+        add_children(self, group, graph)
         self.spec_name = graph.name
         head = graph.groups["head"]
         classifier = graph.classifier
@@ -205,37 +207,15 @@ class FeatureNetwork(nn.Module):
 
 def _sequential(group: Group, graph: ArchGraph) -> nn.Module:
     seq = nn.Sequential()
-    _add_children(seq, group, graph)
+    add_children(seq, group, graph)
     return seq
 
 
-#: group kind -> constructor(group, graph). Families with composite layers (squeeze-excite,
-#: split attention, ...) register theirs with `register_container`.
-CONTAINERS: dict[str, Callable[[Group, ArchGraph], nn.Module]] = {
-    "network": Network,
-    "sequential": _sequential,
-    "stages": Stages,
-    "stage": _sequential,
-    "residual": ResidualBlock,
-}
-
-#: node kind -> constructor(node). Extended with `register_layer`.
-LAYERS: dict[str, Callable[[Node], nn.Module]] = {}
-
-
-def register_container(kind: str):
-    def deco(factory):
-        CONTAINERS[kind] = factory
-        return factory
-    return deco
-
-
-def register_layer(*kinds: str):
-    def deco(factory):
-        for kind in kinds:
-            LAYERS[kind] = factory
-        return factory
-    return deco
+register_container("network")(Network)
+register_container("stages")(Stages)
+register_container("stage")(_sequential)
+register_container("sequential")(_sequential)
+register_container("residual")(ResidualBlock)
 
 
 def _activation(cls: type[nn.Module], inplace: bool) -> Callable[[Node], nn.Module]:
@@ -246,7 +226,7 @@ def _activation(cls: type[nn.Module], inplace: bool) -> Callable[[Node], nn.Modu
 
 for _kind in KINDS.values():  # the activations, as `archspec.kinds` names their torch class
     if _kind.role == "activation" and _kind.torch:
-        LAYERS[_kind.name] = _activation(getattr(nn, _kind.torch), _kind.inplace)
+        register_layer(_kind.name)(_activation(getattr(nn, _kind.torch), _kind.inplace))
 
 
 @register_layer("conv2d")
@@ -302,20 +282,22 @@ def _drop_path(node: Node) -> nn.Module:
 def _layer(node: Node) -> nn.Module:
     """The torch module of one leaf node, exactly as the IR describes it."""
     try:
-        factory = LAYERS[node.kind]
+        factory = layer(node.kind)
     except KeyError:
         raise NotImplementedError(
             f"internal error: no torch layer for node kind '{node.kind}' ({node.id})") from None
     return factory(node)
 
 
-def _add_children(module: nn.Module, group: Group, graph: ArchGraph) -> None:
+def add_children(module: nn.Module, group: Group, graph: ArchGraph) -> None:
+    """Add a group's children to `module`, in order, built as the IR describes them
+    (functional nodes have no module). Every container calls it first."""
     prefix = f"{group.id}." if group.id else ""
     for child in group.children:
         full = prefix + child
         if full in graph.groups:
             sub = graph.groups[full]
-            module.add_module(child, CONTAINERS[sub.kind](sub, graph))
+            module.add_module(child, container(sub.kind)(sub, graph))
         else:
             node = graph.node(full)
             if node.is_module:
@@ -391,5 +373,10 @@ def check_forward(model: nn.Module, graph: ArchGraph) -> int:
     return counted
 
 
-from . import torch_attention  # noqa: E402,F401  (registers the `se` and `splat` containers)
-from . import torch_convnext  # noqa: E402,F401  (permute, layer_scale)
+
+def module_children(group: Group, graph: ArchGraph, names: Sequence[str]) -> tuple[str, ...]:
+    """The children among `names` that are modules (not functional nodes such as `mul`): what
+    a composite container's forward calls in turn."""
+    prefix = f"{group.id}." if group.id else ""
+    return tuple(n for n in names
+                 if prefix + n in graph.groups or graph.node(prefix + n).is_module)
