@@ -41,8 +41,9 @@ def _is_type_checking(node: ast.If) -> bool:
 
 
 def _imports(name: str, tree: ast.AST) -> set[str]:
-    """Modules of the package that `name` imports, at any level (lazy imports count: they run
-    too), leaving out `if TYPE_CHECKING:` blocks, which never run."""
+    """Modules of the package that `name` imports when it is imported: module-level imports,
+    class bodies included, `if TYPE_CHECKING:` blocks (which never run) and imports inside
+    functions (which run once the package is loaded, e.g. a family's torch container) left out."""
     package = name if MODULES[name].name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
 
@@ -50,6 +51,8 @@ def _imports(name: str, tree: ast.AST) -> set[str]:
         if isinstance(node, ast.If) and _is_type_checking(node):
             for child in node.orelse:
                 visit(child)
+            return
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             return
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
