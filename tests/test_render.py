@@ -196,11 +196,12 @@ def test_layer_level_draws_every_layer_in_clusters(spec_path):
     for tail, head, attrs in visible_edges(edges):
         if head != "output":
             assert f'label=" {shape_str(graph.node(tail).out_shape)}"' in attrs
-    adds = [n for n in graph.nodes if n.kind == "add"]
-    assert len(adds) == sum(1 for b in graph.blocks if b.kind == "residual")
-    for add in adds:
+    merges = [n for n in graph.nodes if n.residual]  # the IR marks each block's residual add
+    assert len(merges) == sum(1 for b in graph.blocks if b.kind == "residual")
+    for add in merges:
         assert len([e for e in drawn_edges if e[1] == add.id]) == 2
-        assert 'shape=circle' in mine[add.id]
+    for merge in (n for n in graph.nodes if n.role == "merge"):  # any sum or product: a circle
+        assert 'shape=circle' in mine[merge.id]
 
 
 @pytest.mark.parametrize("spec_name", ["resnet18", "resnet50"])
