@@ -85,7 +85,7 @@ def module_map(graph: ArchGraph, layout: str) -> dict[str, Target]:
 def model_class(graph: ArchGraph) -> str:
     """The foreign model class of the network: that of its first stage's blocks."""
     for block in graph.blocks:
-        return MODEL_CLASS.get(str(block.attrs["block"]), "unknown")
+        return MODEL_CLASS.get(str(block.block_type), "unknown")
     return "unknown"
 
 
@@ -102,9 +102,9 @@ def _pairs(members: list[tuple[str, Node]]) -> list[tuple[str, str | None]]:
     """(conv, the norm right after it or None) in order; other nodes are skipped."""
     out: list[tuple[str, str | None]] = []
     for local, node in members:
-        if node.kind == "conv2d":
+        if node.role == "conv":
             out.append((local, None))
-        elif node.kind.endswith("_norm") and out and out[-1][1] is None:
+        elif node.role == "norm" and out and out[-1][1] is None:
             out[-1] = (out[-1][0], local)
     return out
 
@@ -170,7 +170,7 @@ def _stage(w: _Walk, s: int, sid: str) -> None:
     stage_path = w.next_feature() if nested else ""
     for j in graph.groups[f"{sid}.blocks"].children:
         bid = f"{sid}.blocks.{j}"
-        family = MODEL_CLASS.get(str(graph.groups[bid].attrs.get("block")), "unknown")
+        family = MODEL_CLASS.get(str(graph.groups[bid].block_type), "unknown")
         rule = BLOCKS.get((w.layout, family))
         if rule is None or family != w.model:
             continue  # a block the foreign model class has no place for
