@@ -26,6 +26,7 @@ SOURCES = {"timm": ("timm", "timm_legacy"), "torchvision": ("torchvision",)}
 
 #: block type -> the foreign model class whose module names its network takes
 MODEL_CLASS = {"basic": "resnet", "bottleneck": "resnet", "splat": "resnet",
+               "sk_basic": "resnet", "sk_bottleneck": "resnet",
                "inverted_bottleneck": "mobilenet", "convnext": "convnext"}
 
 
@@ -201,6 +202,8 @@ def _block_resnet(w: _Walk, bid: str, path: str, members) -> None:
         if head == "downsample":
             foreign = f"downsample.{pool_slot + (local == norm)}" if local in (conv, norm) \
                 else None
+        elif w.graph.groups[bid].block_type.startswith("sk_"):
+            foreign = _selective_kernel_name(head, rest)
         elif _NORM.match(head) and not rest:
             foreign = "bn" + head[len("norm"):]
         elif head == "se" and w.layout == "timm_legacy":
@@ -209,6 +212,19 @@ def _block_resnet(w: _Walk, bid: str, path: str, members) -> None:
             foreign = local
         if foreign:
             w.put(f"{bid}.{local}", f"{path}.{foreign}")
+
+
+_PATH = re.compile(r"^path(\d+)")
+
+
+def _selective_kernel_name(head: str, rest: str) -> str:
+    """timm's SK-ResNets name every conv-norm pair as ConvNormAct: `convK.conv`, `convK.bn`
+    (archspec's `convK`, `normK`); the SK conv's `pathP` is `paths.P`."""
+    if _NORM.match(head) and not rest:
+        return f"conv{head[len('norm'):]}.bn"
+    if not rest:
+        return f"{head}.conv"
+    return head + "." + _PATH.sub(r"paths.\1", rest)
 
 
 #: timm EfficientNet blocks: InvertedResidual names, and DepthwiseSeparableConv's (no expansion)
