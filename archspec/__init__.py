@@ -36,8 +36,9 @@ def _overrides(kwargs: dict[str, Any]) -> list[str]:
 
 
 def resolve(spec: "str | os.PathLike | Spec | ArchGraph", overrides: list[str] | tuple = (),
-            **kwargs: Any) -> ArchGraph:
-    """Load (if given a path) and resolve a spec into the IR. Never imports torch."""
+            *, strict: bool = False, **kwargs: Any) -> ArchGraph:
+    """Load (if given a path) and resolve a spec into the IR. Never imports torch. `strict`: a
+    setting that inheritance dropped (see docs/spec.md, "Inheritance") is an error."""
     from .resolver import resolve as _resolve
     if isinstance(spec, ArchGraph):
         if overrides or kwargs:
@@ -47,7 +48,10 @@ def resolve(spec: "str | os.PathLike | Spec | ArchGraph", overrides: list[str] |
         if isinstance(spec, Spec):
             raise TypeError("pass a path to apply overrides")
         spec = load(spec, list(overrides) + _overrides(kwargs))
-    return _resolve(spec)
+    graph = _resolve(spec)
+    if strict and spec.strict_problems():
+        raise SpecError(spec.strict_problems())
+    return graph
 
 
 def build(spec: "str | os.PathLike | Spec | ArchGraph", overrides: list[str] | tuple = (), *,

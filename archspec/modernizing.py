@@ -16,8 +16,9 @@ import yaml
 
 from .errors import Problem, SpecError
 from .ir import ArchGraph
-from .loader import SourceMap, deep_merge, load_file
-from .spec import Spec, load
+from .loader import SourceMap, load_file
+from .merge import merge
+from .spec import Spec, load, typed_setting
 
 #: marks files this command wrote, so `--overwrite` replaces only those
 HEADER = "# written by `archspec modernize`"
@@ -170,6 +171,8 @@ def _inverted_bottleneck(s: State, o: Options) -> list[tuple[str, dict]] | str:
     for key in ("norm", "activation", "se"):  # what the block carried over its family
         if s.block.get(key) is not None:
             block[key] = copy.deepcopy(s.block[key])
+    if s.block.get("groups", "depthwise") != "depthwise":  # a type change carries `groups` over
+        block["groups"] = "depthwise"  # (archspec.merge); the inverted bottleneck is depthwise
     widths = _per_stage(s, "block_widths", o.block_widths) or _spatial_widths(s)
     return [("inverted_bottleneck", {"stages": {"widths": list(widths)}, "block": block})]
 
@@ -302,7 +305,7 @@ def plan_chain(source: "str | os.PathLike", steps: "list[str] | None" = None,
     from .resolver import resolve
     options = options or Options()
     keys = select_steps(steps, skip)
-    data, _ = load_file(str(source))
+    data, _ = load_file(str(source), typed_setting)
     spec = load(source)
     state = State(data, spec, resolve(spec))
     chain = Chain([ChainStep("start", spec.name, "start", {}, spec, state.graph)])
@@ -323,7 +326,9 @@ def plan_chain(source: "str | os.PathLike", steps: "list[str] | None" = None,
 
 def _apply(state: State, settings: dict, name: str, description: str, key: str) -> State:
     from .resolver import resolve
-    data = deep_merge(state.data, copy.deepcopy(settings), SourceMap(), SourceMap())
+    # the same rules as loading the written chain (archspec.merge), so what is planned here is
+    # what the inheriting files resolve to
+    data = merge(state.data, copy.deepcopy(settings), SourceMap(), SourceMap(), typed_setting)
     data.update(name=name, description=description)
     try:
         spec = load(data)

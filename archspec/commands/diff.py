@@ -20,7 +20,8 @@ def format_diff(d) -> str:
     lines = [f"diff {d.a_name} -> {d.b_name}: "
              + ("architectural change" if d.architectural else "no architectural change")]
     lines += ["", "settings"]
-    lines += [f"  {c.text()}" for c in d.settings] or ["  (none)"]
+    lines += [f"  {c.text()}" + (f"  [{c.new_source}]" if c.new_source else "")
+              for c in d.settings] or ["  (none)"]
     lines += ["", "named steps"]
     for s in d.steps:
         lines.append(f"  {s.symbol} {s.name}" + (f": {s.detail}" if s.detail

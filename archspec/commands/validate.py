@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import add_spec_args
+from .common import add_spec_args, add_strict
 
 
 def run(args: argparse.Namespace) -> int:
@@ -14,7 +14,7 @@ def run(args: argparse.Namespace) -> int:
     status = 0
     for path in args.specs:
         try:
-            graph = resolve(path, args.overrides)
+            graph = resolve(path, args.overrides, strict=args.strict)
         except SpecError as exc:
             print(exc, file=sys.stderr)
             status = 2
@@ -32,4 +32,5 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "per valid spec and every error of the invalid ones; exit code 2 if any "
                     "spec is invalid.")
     add_spec_args(p, many=True)
+    add_strict(p)
     p.set_defaults(func=run)
