@@ -394,7 +394,8 @@ def _outside_composites(label: str) -> str:
 def test_every_norm_and_activation_of_a_block_is_in_its_label(spec_path):
     graph = resolved(spec_path)
     nodes, _, _ = parse(archspec.to_dot(graph, level="block", expand=True).source)
-    composite = {g.id for g in graph.groups.values() if g.kind in gv.COMPOSITES}
+    composite = {g.id for g in graph.groups.values()
+                 if g.kind in gv.COMPOSITES or g.role == "attention"}
     short = {**gv.NORM_NAMES, **gv.ACT_NAMES}
     for block in graph.blocks:
         label = nodes[block.id]
@@ -758,7 +759,7 @@ def test_gallery_is_complete():
     shown = re.findall(r"!\[[^\]]*\]\(gallery/([^)]+)\)", text)
     on_disk = sorted(p.name for p in (ROOT / "docs" / "gallery").glob("*.svg"))
     assert sorted(shown) == on_disk
-    families = {str(s.attrs.get("type")) for p in SPEC_DIR.glob("*.yaml")
+    families = {str(s.block_type) for p in SPEC_DIR.glob("*.yaml")
                 for s in resolved(p).stages}
     for family in families:
         assert f"## {family}" in text

@@ -779,7 +779,7 @@ def _shortcut(index: _Index, gid: str) -> str:
     """'shortcut: identity', 'shortcut: 1×1/2, 512 → BN', 'shortcut: none' (a block without a
     residual); empty for a group that is no block and no residual."""
     group = index.graph.groups[gid]
-    shortcut = _shortcut(group)
+    shortcut = _shortcut_of(group)
     if group.kind == "residual":
         if shortcut:
             return "shortcut: " + ARROW.join(_sequence(index, _join(gid, shortcut)))
@@ -794,7 +794,7 @@ def _wrap_words(text: str, width: int) -> list[str]:
 def _group_lines(index: _Index, gid: str) -> list[str]:
     """A group's main path as a layer sequence, then its shortcut, then extra settings."""
     group = index.graph.groups[gid]
-    lines = _wrap(_sequence(index, gid, skip=_shortcut(group)))
+    lines = _wrap(_sequence(index, gid, skip=_shortcut_of(group)))
     shortcut = _shortcut(index, gid)
     if shortcut:
         lines += _wrap([shortcut])
@@ -867,7 +867,7 @@ def _position(group: Group) -> str:
     return group.id
 
 
-def _shortcut(group: Group) -> str | None:
+def _shortcut_of(group: Group) -> str | None:
     """The child of a residual block that projects its input, if any."""
     return group.residual.shortcut if group.residual is not None else None
 
@@ -1144,7 +1144,7 @@ def sequences(graph: ArchGraph) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for gid, group in graph.groups.items():
         if index.is_block(gid):
-            out[gid] = _sequence(index, gid, skip=_shortcut(group), flat=True) + \
+            out[gid] = _sequence(index, gid, skip=_shortcut_of(group), flat=True) + \
                 [_shortcut(index, gid)]
         elif group.kind == "stage":
             out[gid] = [t for part in _stage_parts(index, gid) for t in (
