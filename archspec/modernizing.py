@@ -362,9 +362,10 @@ def _yaml_text(step: ChainStep, index: int, base: str) -> str:
     return "\n".join(head) + "\n" + yaml.dump(body, Dumper=_Dumper, sort_keys=False, width=100)
 
 
-def _check_writable(out_dir: str, names: list[str], overwrite: bool) -> None:
-    """Refuse to replace a file unless --overwrite; even then, only files this command wrote."""
-    for name in names + ["README.md"]:
+def check_writable(out_dir: str, names: list[str], overwrite: bool, header: str = HEADER) -> None:
+    """Refuse to replace a file unless --overwrite; even then, remove only stale `.yaml` files
+    that start with `header` (written by this command)."""
+    for name in names:
         path = os.path.join(out_dir, name)
         if os.path.exists(path) and not overwrite:
             raise SpecError([Problem(None, "--output", f"'{path}' exists; not overwriting it",
@@ -373,13 +374,13 @@ def _check_writable(out_dir: str, names: list[str], overwrite: bool) -> None:
         return
     for name in os.listdir(out_dir):  # a previous run's chain, which would break `diff --chain`
         path = os.path.join(out_dir, name)
-        if name.endswith(".yaml") and name not in names and _ours(path):
+        if name.endswith(".yaml") and name not in names and _ours(path, header):
             os.remove(path)
 
 
-def _ours(path: str) -> bool:
+def _ours(path: str, header: str) -> bool:
     with open(path, encoding="utf-8") as f:
-        return f.readline().startswith(HEADER)
+        return f.readline().startswith(header)
 
 
 def write_chain(chain: Chain, source: "str | os.PathLike", out_dir: "str | os.PathLike",
@@ -387,7 +388,7 @@ def write_chain(chain: Chain, source: "str | os.PathLike", out_dir: "str | os.Pa
     """Write one YAML per step (each `base:` the previous) and README.md; return the paths."""
     out_dir = str(out_dir)
     names = [_file_name(i, step) for i, step in enumerate(chain)]
-    _check_writable(out_dir, names, overwrite)
+    check_writable(out_dir, names + ["README.md"], overwrite)
     os.makedirs(out_dir, exist_ok=True)
     base = os.path.relpath(os.path.abspath(source), os.path.abspath(out_dir))
     paths = []

@@ -24,6 +24,10 @@ class ZooEntry:
     family: str
     params: int
     macs: int
+    acts: int
+    """pycls's activations: output elements of conv, linear and pooling layers at batch 1."""
+    train_memory: int
+    """Training activation memory estimate in bytes (summary.MEMORY_BATCH, MEMORY_DTYPE)."""
     input_size: str
     description: str
 
@@ -42,10 +46,14 @@ def family_of(graph: ArchGraph) -> str:
 
 def entry(path: str | os.PathLike) -> ZooEntry:
     from . import resolve
+    from .activations import training_memory
+    from .summary import MEMORY_BATCH, MEMORY_DTYPE
     graph = resolve(path)
     _, h, w = graph.input_shape
     return ZooEntry(name=graph.name, file=pathlib.Path(path).name, family=family_of(graph),
-                    params=graph.params, macs=graph.macs, input_size=f"{h}x{w}",
+                    params=graph.params, macs=graph.macs, acts=graph.acts,
+                    train_memory=training_memory(graph, MEMORY_BATCH, MEMORY_DTYPE).total,
+                    input_size=f"{h}x{w}",
                     description=graph.description)
 
 
