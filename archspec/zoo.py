@@ -13,8 +13,6 @@ from .errors import SpecError
 from .ir import ArchGraph
 from .summary import human
 
-#: The zoo shipped with archspec: the `specs/` folder next to the package.
-DEFAULT_FOLDER = pathlib.Path(__file__).resolve().parent.parent / "specs"
 
 
 @dataclass(frozen=True)
@@ -49,11 +47,13 @@ def entry(path: str | os.PathLike) -> ZooEntry:
                     description=graph.description)
 
 
-def entries(folder: str | os.PathLike = DEFAULT_FOLDER) -> tuple[list[ZooEntry], list[SpecError]]:
-    """Rows for every `*.yaml` directly in `folder` (subfolders are not the zoo), sorted by
-    name, and the errors of the specs that do not resolve."""
+def entries(folder: str | os.PathLike | None = None) -> tuple[list[ZooEntry], list[SpecError]]:
+    """Rows for every `*.yaml` directly in `folder` (default: the zoo shipped with archspec;
+    subfolders are not the zoo), sorted by name, and the errors of the specs that do not
+    resolve."""
+    from .catalog import zoo_folder
     rows, errors = [], []
-    for path in sorted(pathlib.Path(folder).glob("*.yaml")):
+    for path in sorted(pathlib.Path(folder or zoo_folder()).glob("*.yaml")):
         try:
             rows.append(entry(path))
         except SpecError as exc:

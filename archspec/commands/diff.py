@@ -84,8 +84,13 @@ def _v(value: Any) -> str:
 # ---- chains -------------------------------------------------------------------------------
 
 def chain_paths(args_paths: list[str]) -> list[str]:
-    if len(args_paths) == 1 and os.path.isdir(args_paths[0]):
-        folder = args_paths[0]
+    """One folder (a path, or a zoo folder such as `roadmap/resnet50_to_convnext_t`): its
+    specs in file-name order; else the specs as given."""
+    from ..catalog import zoo_dir
+    folder = None
+    if len(args_paths) == 1:
+        folder = args_paths[0] if os.path.isdir(args_paths[0]) else zoo_dir(args_paths[0])
+    if folder:
         return sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".yaml"))
     return list(args_paths)
 

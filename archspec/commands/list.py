@@ -7,8 +7,8 @@ import sys
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..zoo import DEFAULT_FOLDER, entries, to_table
-    rows, errors = entries(args.folder or DEFAULT_FOLDER)
+    from ..zoo import entries, to_table
+    rows, errors = entries(args.folder)
     if args.json:
         print(json.dumps([r.as_dict() for r in rows], indent=2))
     else:
