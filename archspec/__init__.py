@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from torch import nn
 
 __all__ = ["ArchGraph", "Feature", "FeatureInfo", "Group", "InternalError", "Location", "Node",
-           "Problem", "Spec", "SpecError", "build", "diff", "load", "resolve", "to_dot",
-           "to_module", "to_networkx"]
+           "Problem", "Spec", "SpecError", "build", "diff", "list_models", "load", "resolve",
+           "to_dot", "to_module", "to_networkx"]
 
 
 def _overrides(kwargs: dict[str, Any]) -> list[str]:
@@ -85,3 +85,13 @@ def diff(a: "str | os.PathLike | Spec", b: "str | os.PathLike | Spec"):
     `as_dict()` is what `cli.py diff --json` prints). Never imports torch."""
     from .diffing import diff as _diff
     return _diff(a, b)
+
+
+def list_models(pattern: "str | Sequence[str] | None" = None, *, roadmap: bool = False
+                ) -> list[str]:
+    """Zoo names matching fnmatch `pattern`s, as timm's `list_models`: `list_models("resnet*")`,
+    `list_models(["resnet*", "convnext_*"])`; `roadmap=True` (or a pattern such as
+    `"roadmap/*"`) includes the roadmap specs. Every name works in `build`, `resolve`, `diff`,
+    `to_dot` and `base:`. Never imports torch."""
+    from .zoo import list_models as _list_models
+    return _list_models(pattern, roadmap=roadmap)

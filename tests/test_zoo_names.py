@@ -106,3 +106,40 @@ def test_build_by_name_from_another_folder():
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["params"] == REFERENCE["resnet18"][0]
+
+
+# ---- listing ---------------------------------------------------------------------------------
+
+def test_list_models_patterns_like_timm():
+    files = sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))
+    assert archspec.list_models() == files
+    assert archspec.list_models("resnet*") == [f for f in files if f.startswith("resnet")]
+    both = archspec.list_models(["resnet5*", "convnext_t*"])
+    assert both == sorted([f for f in files if f.startswith("resnet5")] + ["convnext_tiny"])
+    assert archspec.list_models("nothing*") == []
+    roadmap = archspec.list_models("roadmap/*")
+    assert len(roadmap) == len(list((SPEC_DIR / "roadmap").rglob("*.yaml")))
+    assert all(archspec.resolve(n).params > 0 for n in roadmap[:2])
+
+
+def test_cli_list_patterns_sort_and_json(capsys):
+    assert main(["list", "resnet*", "convnext_t*", "--sort", "params", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    names = [r["name"] for r in rows]
+    assert sorted(names) == archspec.list_models(["resnet*", "convnext_t*"])
+    expected = {n: REFERENCE[n][0] for n in names if n in REFERENCE}
+    ordered = [n for n in names if n in expected]
+    assert ordered == sorted(expected, key=lambda n: (-expected[n], names.index(n)))
+    assert main(["list", "--sort", "macs", "--json"]) == 0
+    macs = [r["macs"] for r in json.loads(capsys.readouterr().out)]
+    assert macs == sorted(macs, reverse=True)
+
+
+def test_cli_list_no_match_is_an_error(capsys, tmp_path):
+    assert main(["list", "resnt*"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "resnt*: <pattern>: matches no spec in the zoo" in captured.err
+    assert "did you mean 'resnet" in captured.err
+    assert main(["list", str(tmp_path)]) == 2
+    assert "holds no *.yaml spec" in capsys.readouterr().err
