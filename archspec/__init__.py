@@ -23,46 +23,90 @@ if TYPE_CHECKING:
 
 __all__ = ["ArchGraph", "Feature", "FeatureInfo", "Group", "InternalError", "Location", "Node",
            "Problem", "Spec", "SpecError", "build", "diff", "list_models", "load", "resolve",
-           "to_dot", "to_module", "to_networkx"]
+           "to_dot", "to_module", "to_networkx", "to_yaml"]
+
+
+#: Keywords of `build` and `resolve` that mean what they mean in `timm.create_model`, and the
+#: spec setting each one sets.
+TIMM_KEYWORDS = {"num_classes": "head.num_classes", "in_chans": "input.channels",
+                 "drop_path_rate": "drop_path_rate", "global_pool": "head.pool"}
 
 
 def _overrides(kwargs: dict[str, Any]) -> list[str]:
-    """build(spec, head__num_classes=10) -> ['head.num_classes=10'] (`__` separates levels)."""
+    """build(spec, num_classes=10, block__groups=32) -> ['head.num_classes=10',
+    'block.groups=32']: timm's keywords by name, any setting by its path with `__` for `.`."""
     import json
-    return [f"{key.replace('__', '.')}={json.dumps(value)}" for key, value in kwargs.items()]
+    out = []
+    for key, value in kwargs.items():
+        path = TIMM_KEYWORDS.get(key) or (key.replace("__", ".") if "__" in key else None)
+        if path is None:
+            raise TypeError(
+                f"unknown keyword argument {key!r}. Accepted: "
+                f"{', '.join(TIMM_KEYWORDS)} (as in timm.create_model), features_only and "
+                f"out_indices (build only), and any spec setting by its `--set` path with `__` "
+                f"between levels: block__groups=32, head__dropout=0.2, "
+                f"stages__depths=[3, 4, 6, 3] (or overrides=['block.groups=32'])")
+        out.append(f"{path}={json.dumps(value)}")
+    return out
 
 
-def resolve(spec: "str | os.PathLike | Spec | ArchGraph", overrides: list[str] | tuple = (),
-            **kwargs: Any) -> ArchGraph:
-    """Load (if given a path) and resolve a spec into the IR. Never imports torch."""
-    from .resolver import resolve as _resolve
-    if isinstance(spec, ArchGraph):
+def _spec(spec: "str | os.PathLike | Spec | ArchGraph", overrides: Sequence[str],
+          kwargs: dict[str, Any]) -> "Spec | ArchGraph":
+    """A loaded spec (with overrides applied), or the given Spec / ArchGraph as it is."""
+    if isinstance(spec, (Spec, ArchGraph)):
         if overrides or kwargs:
-            raise TypeError("overrides need a spec, not a resolved graph")
+            raise TypeError("overrides need a spec file or zoo name, not a loaded "
+                            f"{type(spec).__name__}")
         return spec
-    if not isinstance(spec, Spec) or overrides or kwargs:
-        if isinstance(spec, Spec):
-            raise TypeError("pass a path to apply overrides")
-        spec = load(spec, list(overrides) + _overrides(kwargs))
-    return _resolve(spec)
+    return load(spec, list(overrides) + _overrides(kwargs))
 
 
-def build(spec: "str | os.PathLike | Spec | ArchGraph", overrides: list[str] | tuple = (), *,
-          features_only: bool = False, out_indices: "Sequence[int] | None" = None,
+def resolve(spec: "str | os.PathLike | Spec | ArchGraph", overrides: Sequence[str] = (),
+            **kwargs: Any) -> ArchGraph:
+    """Load (a path or a zoo name: `resolve("resnet50")`) and resolve a spec into the IR, with
+    `overrides` (`["block.groups=32"]`) and keywords as `build`'s. Never imports torch."""
+    from .resolver import resolve as _resolve
+    loaded = _spec(spec, overrides, kwargs)
+    return loaded if isinstance(loaded, ArchGraph) else _resolve(loaded)
+
+
+def build(spec: "str | os.PathLike | Spec | ArchGraph", overrides: Sequence[str] = (), *,
+          features_only: bool = False, out_indices: "int | Sequence[int] | None" = None,
           **kwargs: Any) -> "nn.Module":
-    """Build the torch module of a spec. Keyword overrides use `__` between levels:
-    `build("specs/resnet50.yaml", head__num_classes=10)`. `features_only=True` builds the
-    backbone returning the maps of the stages in `out_indices` (stage indices from 0; default
-    all), with `feature_info` (channels, reduction, module) from the IR; see docs/modules.md."""
+    """Build the torch module of a spec file or zoo name, as `timm.create_model` would:
+    `build("resnet50", num_classes=10, in_chans=1, drop_path_rate=0.1, global_pool="max")`.
+    Any other setting: `block__groups=32` (its `--set` path, `__` between levels) or
+    `overrides=["block.groups=32"]`. `features_only=True` builds the backbone returning the
+    feature maps at `out_indices` (indices into `feature_info`, as timm's: a ResNet's 0 is the
+    stem at reduction 2; default all). The module's `spec` is the Spec it was built from
+    (`archspec.to_yaml(model.spec)` writes it back). See docs/modules.md and docs/api.md."""
     from .lower.torch import to_module as _to_module
-    return _to_module(resolve(spec, overrides, **kwargs), features_only=features_only,
-                      out_indices=out_indices)
+    from .resolver import resolve as _resolve
+    loaded = _spec(spec, overrides, kwargs)
+    graph = loaded if isinstance(loaded, ArchGraph) else _resolve(loaded)
+    model = _to_module(graph, features_only=features_only, out_indices=out_indices)
+    model.spec = loaded if isinstance(loaded, Spec) else None
+    return model
 
 
 def to_module(graph: ArchGraph, features_only: bool = False,
-              out_indices: "Sequence[int] | None" = None) -> "nn.Module":
+              out_indices: "int | Sequence[int] | None" = None) -> "nn.Module":
     from .lower.torch import to_module as _to_module
     return _to_module(graph, features_only=features_only, out_indices=out_indices)
+
+
+def to_yaml(spec: "str | os.PathLike | Spec | nn.Module") -> str:
+    """A spec as YAML text, every setting explicit (inheritance and overrides applied): the
+    `spec` of a module from `build`, a loaded Spec, or a file / zoo name. `load` reads it back
+    to the same network."""
+    import yaml
+    if not isinstance(spec, Spec):
+        spec = getattr(spec, "spec", None) if hasattr(spec, "spec") else load(spec)
+    if spec is None:
+        raise TypeError("this module was built from a bare IR, not a spec: build it with "
+                        "archspec.build(spec) to keep its spec")
+    data = spec.model_dump(mode="json", exclude_none=True)
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
 
 
 def to_networkx(spec: "str | os.PathLike | Spec | ArchGraph") -> "networkx.DiGraph":
