@@ -9,12 +9,17 @@
 """
 from __future__ import annotations
 
+__version__ = "0.1.0"
+
 import os
 from typing import TYPE_CHECKING, Any, Sequence
 
 from .errors import InternalError, Location, Problem, SpecError
 from .ir import ArchGraph, Feature, FeatureInfo, Group, Node
 from .spec import Spec, load
+# The module archspec.summary is loaded first, so the function `summary` below (the public API)
+# is what `archspec.summary` names; `from archspec.summary import ...` still finds the module.
+from . import summary as _summary_module  # noqa: F401  (light: no torch, no pydantic)
 
 if TYPE_CHECKING:
     import graphviz
@@ -22,7 +27,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 __all__ = ["ArchGraph", "Feature", "FeatureInfo", "Group", "InternalError", "Location", "Node",
-           "Problem", "Spec", "SpecError", "build", "diff", "list_models", "load", "resolve",
+           "Problem", "Spec", "SpecError", "build", "diff", "list_models", "load", "resolve", "summary",
            "to_dot", "to_module", "to_networkx", "to_yaml"]
 
 
@@ -139,3 +144,21 @@ def list_models(pattern: "str | Sequence[str] | None" = None, *, roadmap: bool =
     `to_dot` and `base:`. Never imports torch."""
     from .zoo import list_models as _list_models
     return _list_models(pattern, roadmap=roadmap)
+
+
+def summary(spec: "str | os.PathLike | Spec | ArchGraph | nn.Module", depth: int = 1,
+            overrides: Sequence[str] = (), **kwargs: Any):
+    """The table `archspec build` prints, for a spec (file, zoo name, Spec), an ArchGraph or a
+    module from `build`: `str(summary("resnet50"))`. depth 1: stem, stages, head; 2: also each
+    block (and the layers outside blocks); 3: also every layer. `.rows` and `.as_dict()` give
+    the same as data; notebooks show it as HTML with the stage-level diagram. Overrides and
+    keywords as `resolve`'s (the header then says "(+N overrides)"). Never imports torch for a
+    spec or a graph."""
+    from .summary import Summary
+    graph = getattr(spec, "_arch_graph", None)
+    if graph is None:
+        graph = resolve(spec, overrides, **kwargs)
+    elif overrides or kwargs:
+        raise TypeError("overrides need a spec file or zoo name, not a built module")
+    applied = list(overrides) + _overrides(kwargs)
+    return Summary(graph, depth, applied)

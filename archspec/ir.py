@@ -186,6 +186,16 @@ class ArchGraph:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_id", MappingProxyType({n.id: n for n in self.nodes}))
 
+    def __repr__(self) -> str:
+        shape = "x".join(map(str, self.input_shape)), "x".join(map(str, self.output_shape))
+        return (f"ArchGraph({self.name}: {shape[0]} -> {shape[1]}, {self.params:,} params, "
+                f"{self.macs:,} MACs, {len(self.nodes)} nodes)")
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the summary table and the stage-level diagram (`archspec.summary`)."""
+        from .summary import to_html
+        return to_html(self)
+
     # ---- totals -------------------------------------------------------------------------
     @property
     def params(self) -> int:

@@ -12,7 +12,7 @@ def run(args: argparse.Namespace) -> int:
     from ..lower.torch import check_forward, to_module
     from ..summary import format_table, summarize
     graph = resolve(args.spec, args.overrides)
-    summary = summarize(graph)
+    summary = summarize(graph, args.overrides)
     model = to_module(graph)
     summary["params"] = check_forward(model, graph)
     if args.json:

@@ -7,7 +7,7 @@ import io
 import json
 import os
 import sys
-from typing import Any
+from typing import Any, Sequence
 
 from ..summary import human, shape_text
 
@@ -16,9 +16,13 @@ def _signed(n: int, fmt=lambda v: f"{v:,}") -> str:
     return ("+" if n > 0 else "-" if n < 0 else "±") + fmt(abs(n))
 
 
-def format_diff(d) -> str:
-    lines = [f"diff {d.a_name} -> {d.b_name}: "
+def format_diff(d, overrides: tuple[Sequence[str], Sequence[str]] = ((), ())) -> str:
+    from ..summary import display_name
+    a, b = (display_name({"name": n, "overrides": o}) for n, o in zip((d.a_name, d.b_name),
+                                                                       overrides))
+    lines = [f"diff {a} -> {b}: "
              + ("architectural change" if d.architectural else "no architectural change")]
+    lines += [f"override ({side}): {o}" for side, given in zip("AB", overrides) for o in given]
     lines += ["", "settings"]
     lines += [f"  {c.text()}" for c in d.settings] or ["  (none)"]
     lines += ["", "named steps"]
@@ -214,20 +218,26 @@ def run(args: argparse.Namespace) -> int:
         fmt = "json" if args.json else args.format
         print(format_chain(chain_rows(paths), fmt))
         return 0
-    if len(args.specs) != 2:
-        print(f"archspec diff: expected two specs A B (or --chain S0 S1 ...), got "
-              f"{len(args.specs)}", file=sys.stderr)
+    specs = list(args.specs)
+    if len(specs) == 1 and (args.overrides or args.overrides_a):
+        specs *= 2  # one spec and --set: what the overrides change
+    if len(specs) != 2:
+        print(f"archspec diff: expected two specs A B (or one with --set, or --chain S0 S1 "
+              f"...), got {len(args.specs)}", file=sys.stderr)
         return 2
     from ..diffing import diff
-    d = diff(*args.specs)
+    from ..spec import load
+    overrides = (list(args.overrides_a), list(args.overrides))
+    d = diff(load(specs[0], overrides[0]), load(specs[1], overrides[1]))
     if args.render:
-        code = render_diff(d, args.specs[1], args.render, args.overrides_b)
+        code = render_diff(d, specs[1], args.render, overrides[1])
         if code:
             return code
     if args.json:
-        print(json.dumps(d.as_dict(), indent=2))
+        print(json.dumps({**d.as_dict(), "overrides": {"a": overrides[0], "b": overrides[1]}},
+                         indent=2))
     else:
-        print(format_diff(d))
+        print(format_diff(d, overrides))
     return 0
 
 
@@ -239,12 +249,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "params/MACs/shapes per stage, and the layers added, removed and changed. "
                     "With --chain, one row per consecutive pair. Never imports torch.")
     p.add_argument("specs", nargs="+", metavar="SPEC",
-                   help="two specs A B; with --chain, the specs in order or one folder of them "
-                        "(taken in name order)")
+                   help="two specs A B (files or zoo names); with --chain, the specs in order "
+                        "or one folder of them (taken in name order)")
     p.add_argument("--chain", action="store_true", help="print the roadmap table of a chain")
     p.add_argument("--format", choices=("table", "markdown", "csv", "json"), default="table",
                    help="chain output format (default: a text table)")
     p.add_argument("--json", action="store_true", help="emit one JSON object (or the chain rows)")
     p.add_argument("--render", metavar="FILE",
                    help="also draw B's block-level diagram with added/removed/changed marked")
-    p.set_defaults(func=run, overrides_b=())
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="PATH=VALUE",
+                   help="override a setting of B (repeatable; VALUE is YAML); with one spec, "
+                        "diff it against itself with the overrides: what they change")
+    p.add_argument("--set-a", dest="overrides_a", action="append", default=[],
+                   metavar="PATH=VALUE", help="override a setting of A (repeatable)")
+    p.set_defaults(func=run)

@@ -10,7 +10,7 @@ from .common import add_spec_args
 def run(args: argparse.Namespace) -> int:
     from .. import resolve
     from ..errors import SpecError
-    from ..summary import human
+    from ..summary import display_name, human
     status = 0
     for path in args.specs:
         try:
@@ -19,7 +19,10 @@ def run(args: argparse.Namespace) -> int:
             print(exc, file=sys.stderr)
             status = 2
             continue
-        print(f"ok  {path}: {graph.name}, {graph.params:,} params, {human(graph.macs)} MACs")
+        name = display_name({"name": graph.name, "overrides": args.overrides})
+        print(f"ok  {path}: {name}, {graph.params:,} params, {human(graph.macs)} MACs")
+        for override in args.overrides:
+            print(f"  override: {override}")
         for note in graph.notes:
             print(f"note: {note}")
     return status

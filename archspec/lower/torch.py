@@ -157,6 +157,7 @@ class Network(nn.Module):
         self.spec_name = graph.name
         #: the Spec it was built from (set by `archspec.build`; None from a bare IR)
         self.spec = None
+        self._arch_graph = graph  # the IR it was built from: summary() and notebooks read it
         head = graph.groups["head"]
         classifier = graph.classifier
         self._classifier_name: str = head.attrs.get("classifier", "fc")
@@ -230,6 +231,11 @@ class Network(nn.Module):
             if isinstance(layer, GlobalPool):
                 layer.pool = global_pool
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the summary table and the stage-level diagram (`archspec.summary`)."""
+        from ..summary import to_html
+        return to_html(self._arch_graph)
+
     def get_classifier(self) -> nn.Module | None:
         return self.head._modules.get(self._classifier_name)
 
@@ -253,6 +259,8 @@ class FeatureNetwork(nn.Module):
         del self.stages[self._last_stage:]
         self.spec_name = network.spec_name
         self.spec = network.spec
+        self._arch_graph = network._arch_graph
+        self._repr_html_ = network._repr_html_
         self.feature_info = feature_info
         self._wanted: frozenset[str] = frozenset(f.module for f in picked)
 
