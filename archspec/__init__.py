@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from torch import nn
 
 __all__ = ["ArchGraph", "Feature", "FeatureInfo", "Group", "InternalError", "Location", "Node",
-           "Problem", "Spec", "SpecError", "build", "diff", "list_models", "load", "resolve", "summary",
-           "to_dot", "to_module", "to_networkx", "to_yaml"]
+           "Problem", "Spec", "SpecError", "build", "diff", "list_models", "load", "resolve",
+           "summary", "to_dot", "to_module", "to_networkx", "to_yaml"]
 
 
 #: Keywords of `build` and `resolve` that mean what they mean in `timm.create_model`, and the

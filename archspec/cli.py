@@ -25,7 +25,8 @@ def parser() -> argparse.ArgumentParser:
         prog="archspec",
         description="Declarative CNN architectures: YAML spec -> resolved IR -> torch module, "
                     "diagrams and diffs.",
-        epilog="Spec language: docs/spec.md. Examples: archspec list 'resnet*' ; archspec build resnet50 ; archspec build my_net.yaml --set head.num_classes=10")
+        epilog="Spec language: docs/spec.md. Examples: archspec list 'resnet*' ; archspec build "
+               "resnet50 ; archspec build my_net.yaml --set head.num_classes=10")
     p.add_argument("--version", action="version", version=f"archspec {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:

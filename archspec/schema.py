@@ -6,7 +6,8 @@ docstring under it) becomes its `description`. What pydantic cannot see is added
 `base:` key (a spec with a base may leave out anything the base gives, so it is checked against
 a "partial" copy of the schema without required keys), and the string shorthands the models
 accept before validation (`norm: layer_norm`, `init: trunc_normal`, `downsample: layer`,
-`ratio: "1:1:3:1"`, a stem without `type`), and that a family's `type` must be written. See docs/editor.md.
+`ratio: "1:1:3:1"`, a stem without `type`), and that a family's `type` must be written.
+See docs/editor.md.
 """
 from __future__ import annotations
 

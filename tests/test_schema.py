@@ -51,7 +51,8 @@ BAD = {
                                "block: {type: bottleneck, group: 32}\n",
     "unknown block type": "name: n\nstages: {depths: [1], widths: [8]}\nblock: {type: botleneck}\n",
     "block without a type": "name: n\nstages: {depths: [1], widths: [8]}\nblock: {groups: 2}\n",
-    "depths as a string": "name: n\nstages: {depths: '3,4', widths: [8, 16]}\nblock: {type: basic}\n",
+    "depths as a string": "name: n\nstages: {depths: '3,4', widths: [8, 16]}\n"
+                          "block: {type: basic}\n",
     "negative width": "name: n\nstages: {depths: [1], widths: [-8]}\nblock: {type: basic}\n",
     "unknown activation": "name: n\nactivation: relu7\nstages: {depths: [1], widths: [8]}\n"
                           "block: {type: basic}\n",
