@@ -50,3 +50,27 @@ def test_diff_with_overrides(capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["overrides"] == {"a": ["block.groups=32", "block.width_per_group=4"], "b": []}
     assert data["architectural_change"] is False  # resnet50 + those overrides is ResNeXt-50
+
+
+def test_validate_json_reports_overrides_and_errors(capsys):
+    assert main(["validate", "resnet50", "resnt50", "--json", *RESNEXT]) == 2
+    captured = capsys.readouterr()
+    ok, bad = json.loads(captured.out)
+    assert ok["valid"] and ok["params"] == RESNEXT50_PARAMS
+    assert ok["overrides"] == ["block.groups=32", "block.width_per_group=4"]
+    assert not bad["valid"] and "spec file not found" in bad["errors"][0]
+    assert "did you mean 'resnet50'" in captured.err
+
+
+def test_light_commands_do_not_import_torch():
+    import subprocess
+    import sys
+    code = ("import sys, contextlib, io; from archspec.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    for argv in (['--help'], ['list', 'resnet*'], ['validate', 'resnet50', '--set',"
+            " 'head.num_classes=10'], ['schema'], ['--version']):\n"
+            "        main(argv)\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "False", out.stderr
