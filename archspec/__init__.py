@@ -155,10 +155,9 @@ def summary(spec: "str | os.PathLike | Spec | ArchGraph | nn.Module", depth: int
     keywords as `resolve`'s (the header then says "(+N overrides)"). Never imports torch for a
     spec or a graph."""
     from .summary import Summary
-    graph = getattr(spec, "_arch_graph", None)
-    if graph is None:
-        graph = resolve(spec, overrides, **kwargs)
-    elif overrides or kwargs:
-        raise TypeError("overrides need a spec file or zoo name, not a built module")
+    if hasattr(spec, "spec") and not isinstance(spec, (str, os.PathLike)):  # a built module
+        if spec.spec is None:
+            raise TypeError("this module was built from a bare IR: pass that ArchGraph")
+        spec = spec.spec
     applied = list(overrides) + _overrides(kwargs)
-    return Summary(graph, depth, applied)
+    return Summary(resolve(spec, overrides, **kwargs), depth, applied)

@@ -75,3 +75,17 @@ def test_summary_of_a_spec_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          timeout=120)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_modules_still_pickle_and_deep_copy():
+    """A module keeps its Spec, not the IR: it copies and pickles as plain PyTorch."""
+    import copy
+    import io
+    for model in (archspec.build("resnet18"), archspec.build("resnet18", features_only=True)):
+        clone = copy.deepcopy(model)
+        assert clone.spec == model.spec
+        buffer = io.BytesIO()
+        torch.save(model, buffer)
+        buffer.seek(0)
+        again = torch.load(buffer, weights_only=False)
+        assert again.feature_info.channels() == model.feature_info.channels()

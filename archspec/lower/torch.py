@@ -145,6 +145,17 @@ def _run_features(stem: nn.Module, stages: "Stages", x: torch.Tensor, wanted: fr
     return x, maps
 
 
+def _module_html(module: nn.Module) -> str | None:
+    """In a notebook: the summary table and stage-level diagram of the spec the module was
+    built from (`archspec.summary`), resolved again (fast; the module keeps no IR, so it
+    pickles and deep-copies as plain PyTorch). None (plain repr) without a spec."""
+    if module.spec is None:
+        return None
+    from ..resolver import resolve
+    from ..summary import to_html
+    return to_html(resolve(module.spec))
+
+
 class Network(nn.Module):
     """stem -> stages -> head, with the entry points training code and timm-style tools expect:
     `forward_features`, `forward_head(pre_logits=...)`, `forward_intermediates`,
@@ -157,7 +168,6 @@ class Network(nn.Module):
         self.spec_name = graph.name
         #: the Spec it was built from (set by `archspec.build`; None from a bare IR)
         self.spec = None
-        self._arch_graph = graph  # the IR it was built from: summary() and notebooks read it
         head = graph.groups["head"]
         classifier = graph.classifier
         self._classifier_name: str = head.attrs.get("classifier", "fc")
@@ -231,10 +241,8 @@ class Network(nn.Module):
             if isinstance(layer, GlobalPool):
                 layer.pool = global_pool
 
-    def _repr_html_(self) -> str:
-        """In a notebook: the summary table and the stage-level diagram (`archspec.summary`)."""
-        from ..summary import to_html
-        return to_html(self._arch_graph)
+    def _repr_html_(self) -> str | None:
+        return _module_html(self)
 
     def get_classifier(self) -> nn.Module | None:
         return self.head._modules.get(self._classifier_name)
@@ -259,13 +267,14 @@ class FeatureNetwork(nn.Module):
         del self.stages[self._last_stage:]
         self.spec_name = network.spec_name
         self.spec = network.spec
-        self._arch_graph = network._arch_graph
-        self._repr_html_ = network._repr_html_
         self.feature_info = feature_info
         self._wanted: frozenset[str] = frozenset(f.module for f in picked)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         return _run_features(self.stem, self.stages, x, self._wanted, self._last_stage)[1]
+
+    def _repr_html_(self) -> str | None:
+        return _module_html(self)
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         self.stages.grad_checkpointing = enable
