@@ -40,26 +40,33 @@ def zoo_names(roadmap: bool = False) -> list[str]:
     return sorted(p.relative_to(folder).with_suffix("").as_posix() for p in files)
 
 
-def zoo_path(name: str) -> str | None:
-    """The file of zoo spec `name` (`resnet50`, `resnet50.yaml`, `zoo:resnet50`, a roadmap name),
-    or None. A name cannot climb out of the zoo (`..`) or be absolute."""
-    name = name[len(ZOO_PREFIX):] if name.startswith(ZOO_PREFIX) else name
-    name = name.removesuffix(".yaml")
-    parts = pathlib.PurePosixPath(name).parts
+def _bare(name: str) -> str:
+    """`name` without its `zoo:` prefix."""
+    return name[len(ZOO_PREFIX):] if name.startswith(ZOO_PREFIX) else name
+
+
+def _in_zoo(name: str) -> pathlib.Path | None:
+    """`name` (a `zoo:` prefix allowed) as a path inside the zoo folder; None for names that
+    would climb out of it (`..`) or are absolute."""
+    name = _bare(name)
+    parts = pathlib.PurePosixPath(name.rstrip("/")).parts
     if not parts or name.startswith("/") or ".." in parts or "\\" in name:
         return None
-    path = zoo_folder().joinpath(*parts).with_suffix(".yaml")
-    return str(path) if path.is_file() else None
+    return zoo_folder().joinpath(*parts)
+
+
+def zoo_path(name: str) -> str | None:
+    """The file of zoo spec `name` (`resnet50`, `resnet50.yaml`, `zoo:resnet50`, a roadmap name),
+    or None."""
+    path = _in_zoo(name.removesuffix(".yaml"))
+    path = path.parent / f"{path.name}.yaml" if path else None
+    return str(path) if path and path.is_file() else None
 
 
 def zoo_dir(name: str) -> str | None:
     """A folder inside the zoo (`roadmap/resnet50_to_convnext_t`), or None."""
-    name = name[len(ZOO_PREFIX):] if name.startswith(ZOO_PREFIX) else name
-    parts = pathlib.PurePosixPath(name.rstrip("/")).parts
-    if not parts or name.startswith("/") or ".." in parts:
-        return None
-    path = zoo_folder().joinpath(*parts)
-    return str(path) if path.is_dir() else None
+    path = _in_zoo(name)
+    return str(path) if path and path.is_dir() else None
 
 
 def locate(source: str, relative_to: str | None = None) -> str | None:
@@ -75,8 +82,7 @@ def locate(source: str, relative_to: str | None = None) -> str | None:
 
 def suggest(source: str) -> str:
     """A hint for a name that is neither a file nor a zoo spec: the closest zoo names."""
-    name = source[len(ZOO_PREFIX):] if source.startswith(ZOO_PREFIX) else source
-    name = name.removesuffix(".yaml")
+    name = _bare(source).removesuffix(".yaml")
     # A zoo name misspelt, or a path such as specs/resnt50.yaml: compare the last part first.
     close = difflib.get_close_matches(pathlib.PurePath(name).name, zoo_names(), n=3, cutoff=0.6)
     if not close:
