@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from .ir import ArchGraph, Group
+from .scaling import Scaling
 
 FLOPS_CONVENTION = ("flops = 2 x macs: multiply-accumulates of conv and linear layers counted as "
                     "two operations each, as torch.utils.flop_counter.FlopCounterMode does; "
@@ -39,6 +40,7 @@ def summarize(graph: ArchGraph, overrides: Sequence[str] = ()) -> dict[str, Any]
         "stem": next(s for s in sections if s["kind"] != "stage" and s["name"] == "stem"),
         "stages": [s for s in sections if s["kind"] == "stage"],
         "head": next(s for s in sections if s["name"] == "head"),
+        "scaling": dict(graph.attrs.get("scaling") or Scaling().as_dict()),
         "notes": list(graph.notes),
     }
 
@@ -87,6 +89,9 @@ def format_table(summary: dict[str, Any], rows: list[dict[str, Any]] | None = No
     out = [f"{display_name(summary)}: {summary['description']}".rstrip(": "),
            f"input {shape_text(summary['input_shape'])} -> output "
            f"{shape_text(summary['output_shape'])}"]
+    scaling = Scaling.from_dict(summary["scaling"])
+    if not scaling.identity:
+        out.append(f"scaled: {scaling.rule()}")
     out += [f"override: {o}" for o in summary.get("overrides") or ()]
     out += ["", line(header), rule]
     out += [line(r) for r in cells[:-1]] + [rule, line(cells[-1]), ""]
