@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from torch import nn
 
 __all__ = ["ArchGraph", "Feature", "FeatureInfo", "Group", "InternalError", "Location", "Node",
-           "Problem", "Spec", "SpecError", "build", "diff", "list_models", "load", "resolve",
-           "summary", "to_dot", "to_module", "to_networkx", "to_yaml"]
+           "Problem", "Spec", "SpecError", "build", "diff", "list_models", "load", "modernize",
+           "resolve", "summary", "to_dot", "to_module", "to_networkx", "to_yaml"]
 
 
 #: Keywords of `build` and `resolve` that mean what they mean in `timm.create_model`, and the
@@ -161,3 +161,17 @@ def summary(spec: "str | os.PathLike | Spec | ArchGraph | nn.Module", depth: int
         spec = spec.spec
     applied = list(overrides) + _overrides(kwargs)
     return Summary(resolve(spec, overrides, **kwargs), depth, applied)
+
+
+def modernize(spec: "str | os.PathLike", out_dir: "str | os.PathLike | None" = None, *,
+              steps: "Sequence[str] | None" = None, skip: Sequence[str] = (),
+              overwrite: bool = False, **options: Any):
+    """The ConvNeXt roadmap (Liu et al. 2022) applied to a ResNet-family spec, one spec per step
+    in the paper's order: a list of steps (`.spec`, `.graph`, `.settings`; the start first; its
+    `.specs` are the Spec objects, `.skipped` the steps that did not apply). With `out_dir`,
+    also writes them (each `base:` the previous) and README.md, as `archspec modernize` does.
+    Options (`depths`, `width_factor`, `kernel_sizes`, ...): `archspec.modernizing.Options`;
+    see docs/modernize.md. Never imports torch."""
+    from .modernizing import modernize as _modernize
+    return _modernize(spec, out_dir, steps=list(steps) if steps else None, skip=tuple(skip),
+                      overwrite=overwrite, **options)

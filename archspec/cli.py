@@ -14,7 +14,8 @@ from . import __version__
 from .errors import InternalError, SpecError
 
 #: Subcommand modules under archspec/commands, in the order `--help` lists them.
-COMMANDS = ("build", "validate", "list", "render", "diff", "train", "bench", "schema")
+COMMANDS = ("build", "validate", "list", "render", "diff", "modernize", "train", "bench",
+            "schema")
 
 EXIT_SPEC = 2
 EXIT_INTERNAL = 1
