@@ -6,6 +6,8 @@
     (25557032, 4089184256)
     >>> model = archspec.build("specs/resnet50.yaml")     # torch.nn.Module
     >>> dot = archspec.to_dot("specs/resnet50.yaml", level="stage")  # graphviz.Digraph, no torch
+    >>> model = archspec.build("specs/resnet50.yaml", weights="resnet50.pth")  # timm/torchvision
+    >>> archspec.save(model, "mine.safetensors"); archspec.load_model("mine.safetensors")
 """
 from __future__ import annotations
 
@@ -27,8 +29,9 @@ if TYPE_CHECKING:
     from torch import nn
 
 __all__ = ["ArchGraph", "Feature", "FeatureInfo", "Group", "InternalError", "Location", "Node",
-           "Problem", "Spec", "SpecError", "build", "diff", "list_models", "load", "modernize",
-           "resolve", "summary", "to_dot", "to_module", "to_networkx", "to_yaml"]
+           "Problem", "Spec", "SpecError", "build", "diff", "list_models", "load", "load_model",
+           "load_weights", "modernize", "resolve", "save", "summary", "to_dot", "to_module",
+           "to_networkx", "to_yaml"]
 
 
 #: Keywords of `build` and `resolve` that mean what they mean in `timm.create_model`, and the
@@ -47,8 +50,8 @@ def _overrides(kwargs: dict[str, Any]) -> list[str]:
         if path is None:
             raise TypeError(
                 f"unknown keyword argument {key!r}. Accepted: "
-                f"{', '.join(TIMM_KEYWORDS)} (as in timm.create_model), features_only and "
-                f"out_indices (build only), and any spec setting by its `--set` path with `__` "
+                f"{', '.join(TIMM_KEYWORDS)} (as in timm.create_model), features_only, "
+                f"out_indices, weights, weights_source and strict (build only), and any spec setting by its `--set` path with `__` "
                 f"between levels: block__groups=32, head__dropout=0.2, "
                 f"stages__depths=[3, 4, 6, 3] (or overrides=['block.groups=32'])")
         out.append(f"{path}={json.dumps(value)}")
@@ -77,21 +80,65 @@ def resolve(spec: "str | os.PathLike | Spec | ArchGraph", overrides: Sequence[st
 
 def build(spec: "str | os.PathLike | Spec | ArchGraph", overrides: Sequence[str] = (), *,
           features_only: bool = False, out_indices: "int | Sequence[int] | None" = None,
-          **kwargs: Any) -> "nn.Module":
+          weights: "str | os.PathLike | None" = None, weights_source: str = "auto",
+          strict: bool = True, **kwargs: Any) -> "nn.Module":
     """Build the torch module of a spec file or zoo name, as `timm.create_model` would:
     `build("resnet50", num_classes=10, in_chans=1, drop_path_rate=0.1, global_pool="max")`.
     Any other setting: `block__groups=32` (its `--set` path, `__` between levels) or
     `overrides=["block.groups=32"]`. `features_only=True` builds the backbone returning the
     feature maps at `out_indices` (indices into `feature_info`, as timm's: a ResNet's 0 is the
     stem at reduction 2; default all). The module's `spec` is the Spec it was built from
-    (`archspec.to_yaml(model.spec)` writes it back). See docs/modules.md and docs/api.md."""
+    (`archspec.to_yaml(model.spec)` writes it back). See docs/modules.md and docs/api.md.
+    `weights`: a timm, torchvision or archspec checkpoint to load (`load_weights` with
+    `weights_source` and `strict`); an incomplete load prints its report's table on stderr and
+    the report is the module's `weights_report` (docs/weights.md)."""
     from .lower.torch import to_module as _to_module
     from .resolver import resolve as _resolve
     loaded = _spec(spec, overrides, kwargs)
     graph = loaded if isinstance(loaded, ArchGraph) else _resolve(loaded)
-    model = _to_module(graph, features_only=features_only, out_indices=out_indices)
+    if weights is None:
+        model = _to_module(graph, features_only=features_only, out_indices=out_indices)
+    else:
+        model = _with_weights(graph, features_only, out_indices,
+                              dict(checkpoint=weights, source=weights_source, strict=strict))
     model.spec = loaded if isinstance(loaded, Spec) else None
     return model
+
+
+def _with_weights(graph: ArchGraph, features_only: bool, out_indices: Any,
+                  load: dict[str, Any]) -> "nn.Module":
+    """The full network with a checkpoint loaded (its names are the classifier's), then the
+    backbone cut from it when `features_only`."""
+    from .lower.torch import FeatureNetwork, to_module as _to_module
+    info = graph.feature_info(out_indices) if features_only else None
+    model = _to_module(graph, out_indices=out_indices)  # (out_indices alone: its TypeError)
+    report = load_weights(model, **load)
+    if not report.complete:
+        import sys
+        print(report.table(), file=sys.stderr)
+    model.weights_report = report
+    return FeatureNetwork(model, info) if info is not None else model
+
+
+def load_weights(module: "nn.Module", checkpoint: "str | os.PathLike | dict",
+                 source: str = "auto", strict: bool = True):
+    """Load a timm, torchvision or archspec checkpoint (`.pt`, `.pth`, `.safetensors` or a
+    state dict) into an archspec module, the names mapped from the IR; returns a `LoadReport`
+    (loaded / skipped with reason / initialised; `.table()`). See docs/weights.md."""
+    from .weights import load_weights as _load_weights
+    return _load_weights(module, checkpoint, source=source, strict=strict)
+
+
+def save(module: "nn.Module", path: "str | os.PathLike", *, overwrite: bool = True) -> None:
+    """Write a self-describing checkpoint: weights, the spec (YAML and hash), archspec version."""
+    from .weights import save as _save
+    _save(module, path, overwrite=overwrite)
+
+
+def load_model(path: "str | os.PathLike") -> "nn.Module":
+    """Rebuild a network from a checkpoint archspec wrote (its embedded spec) with its weights."""
+    from .weights import load_model as _load_model
+    return _load_model(path)
 
 
 def to_module(graph: ArchGraph, features_only: bool = False,

@@ -15,7 +15,7 @@ from .errors import InternalError, SpecError
 
 #: Subcommand modules under archspec/commands, in the order `--help` lists them.
 COMMANDS = ("build", "validate", "list", "render", "diff", "modernize", "train", "bench",
-            "schema")
+            "convert", "schema")
 
 EXIT_SPEC = 2
 EXIT_INTERNAL = 1

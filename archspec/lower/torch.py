@@ -168,6 +168,8 @@ class Network(nn.Module):
         self.spec_name = graph.name
         #: the Spec it was built from (set by `archspec.build`; None from a bare IR)
         self.spec = None
+        #: the validated spec as plain data: archspec.save embeds it, load_weights maps by it
+        self.spec_data: dict | None = graph.attrs.get("spec")
         head = graph.groups["head"]
         classifier = graph.classifier
         self._classifier_name: str = head.attrs.get("classifier", "fc")
@@ -267,6 +269,7 @@ class FeatureNetwork(nn.Module):
         del self.stages[self._last_stage:]
         self.spec_name = network.spec_name
         self.spec = network.spec
+        self.spec_data = network.spec_data
         self.feature_info = feature_info
         self._wanted: frozenset[str] = frozenset(f.module for f in picked)
 
