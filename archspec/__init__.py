@@ -51,8 +51,8 @@ def _overrides(kwargs: dict[str, Any]) -> list[str]:
             raise TypeError(
                 f"unknown keyword argument {key!r}. Accepted: "
                 f"{', '.join(TIMM_KEYWORDS)} (as in timm.create_model), features_only, "
-                f"out_indices, weights, weights_source and strict (build only), and any spec setting by its `--set` path with `__` "
-                f"between levels: block__groups=32, head__dropout=0.2, "
+                f"out_indices, weights, weights_source and strict (build only), and any spec "
+                f"setting by its `--set` path with `__` between levels: block__groups=32, head__dropout=0.2, "
                 f"stages__depths=[3, 4, 6, 3] (or overrides=['block.groups=32'])")
         out.append(f"{path}={json.dumps(value)}")
     return out
@@ -69,13 +69,20 @@ def _spec(spec: "str | os.PathLike | Spec | ArchGraph", overrides: Sequence[str]
     return load(spec, list(overrides) + _overrides(kwargs))
 
 
-def resolve(spec: "str | os.PathLike | Spec | ArchGraph", overrides: Sequence[str] = (),
-            **kwargs: Any) -> ArchGraph:
+def resolve(spec: "str | os.PathLike | Spec | ArchGraph", overrides: Sequence[str] = (), *,
+            strict: bool = False, **kwargs: Any) -> ArchGraph:
     """Load (a path or a zoo name: `resolve("resnet50")`) and resolve a spec into the IR, with
-    `overrides` (`["block.groups=32"]`) and keywords as `build`'s. Never imports torch."""
+    `overrides` (`["block.groups=32"]`) and keywords as `build`'s. Never imports torch.
+    `strict`: a setting that inheritance dropped (see docs/spec.md, "Inheritance") is an
+    error."""
     from .resolver import resolve as _resolve
     loaded = _spec(spec, overrides, kwargs)
-    return loaded if isinstance(loaded, ArchGraph) else _resolve(loaded)
+    if isinstance(loaded, ArchGraph):
+        return loaded
+    graph = _resolve(loaded)
+    if strict and loaded.strict_problems():
+        raise SpecError(loaded.strict_problems())
+    return graph
 
 
 def build(spec: "str | os.PathLike | Spec | ArchGraph", overrides: Sequence[str] = (), *,

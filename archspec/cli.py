@@ -14,8 +14,8 @@ from . import __version__
 from .errors import InternalError, SpecError
 
 #: Subcommand modules under archspec/commands, in the order `--help` lists them.
-COMMANDS = ("build", "validate", "list", "render", "diff", "modernize", "train", "bench",
-            "convert", "schema")
+COMMANDS = ("build", "validate", "explain", "list", "render", "diff", "modernize", "sample",
+            "plot", "train", "bench", "convert", "schema")
 
 EXIT_SPEC = 2
 EXIT_INTERNAL = 1

@@ -11,11 +11,24 @@ FLOPS_CONVENTION = ("flops = 2 x macs: multiply-accumulates of conv and linear l
                     "norms, activations, pooling and additions are not counted")
 
 
-def _section(group: Group) -> dict[str, Any]:
+#: the training-memory estimate `build`, `list` and `summary` show: per-sample counts at this
+#: batch size and dtype (see archspec/activations.py)
+MEMORY_BATCH, MEMORY_DTYPE = 32, "float32"
+
+ACTS_CONVENTION = ("acts = output elements of every conv, linear and pooling layer at batch 1 "
+                   "(pycls's convention)")
+MEMORY_CONVENTION = ("train_memory = tensors autograd keeps for backward in one training "
+                     "forward pass, each counted once, at batch_size and dtype (analytic "
+                     "estimate; parameters, gradients and optimizer state excluded)")
+
+
+def _section(graph: ArchGraph, group: Group, memory: Any) -> dict[str, Any]:
     row: dict[str, Any] = {"name": group.id, "kind": group.kind,
                            "family": group.attrs.get("family", group.kind),
                            "output_shape": list(group.out_shape),
-                           "params": group.params, "macs": group.macs}
+                           "params": group.params, "macs": group.macs,
+                           "acts": graph.section_acts(group.id),
+                           "train_memory_bytes": memory.per_section[group.id]}
     if group.kind == "stage":
         row["depth"] = group.attrs["depth"]
         row["stride"] = group.attrs["stride"]
@@ -25,7 +38,9 @@ def _section(group: Group) -> dict[str, Any]:
 def summarize(graph: ArchGraph, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """Everything `build --json` reports, from the IR; `overrides`: the `--set PATH=VALUE`
     settings that changed the spec, reported as given."""
-    sections = [_section(g) for g in graph.sections]
+    from .activations import training_memory
+    memory = training_memory(graph, MEMORY_BATCH, MEMORY_DTYPE)
+    sections = [_section(graph, g, memory) for g in graph.sections]
     return {
         "name": graph.name,
         "overrides": list(overrides),
@@ -35,6 +50,10 @@ def summarize(graph: ArchGraph, overrides: Sequence[str] = ()) -> dict[str, Any]
         "macs": graph.macs,
         "flops": graph.flops,
         "flops_convention": FLOPS_CONVENTION,
+        "acts": graph.acts,
+        "acts_convention": ACTS_CONVENTION,
+        "train_memory": {"bytes": memory.total, "batch_size": memory.batch_size,
+                         "dtype": memory.dtype, "convention": MEMORY_CONVENTION},
         "input_shape": list(graph.input_shape),
         "output_shape": list(graph.output_shape),
         "stem": next(s for s in sections if s["kind"] != "stage" and s["name"] == "stem"),
@@ -65,21 +84,23 @@ def display_name(summary: dict[str, Any]) -> str:
 
 def _row_cells(row: dict[str, Any]) -> tuple[str, ...]:
     indent = "  " * (row.get("level", 1) - 1)
+    acts = row.get("acts")
     return (indent + row["name"], str(row.get("depth", "-")), row["family"],
-            shape_text(row["output_shape"]), f"{row['params']:,}", human(row["macs"]))
+            shape_text(row["output_shape"]), f"{row['params']:,}", human(row["macs"]),
+            "-" if acts is None else human(acts))
 
 
 def format_table(summary: dict[str, Any], rows: list[dict[str, Any]] | None = None) -> str:
     """The table `build` prints: one row per section (stem, stages, head), or the given
     `summary_rows` (blocks and layers indented under their section)."""
-    header = ("section", "blocks", "family", "output", "params", "MACs")
+    header = ("section", "blocks", "family", "output", "params", "MACs", "acts")
     if rows is None:
         rows = [summary["stem"], *summary["stages"], summary["head"]]
     cells = [_row_cells(r) for r in rows]
     cells.append(("total", str(sum(s["depth"] for s in summary["stages"])), "", "",
-                  f"{summary['params']:,}", human(summary["macs"])))
+                  f"{summary['params']:,}", human(summary["macs"]), human(summary["acts"])))
     widths = [max(len(r[i]) for r in cells + [header]) for i in range(len(header))]
-    right = {1, 4, 5}
+    right = {1, 4, 5, 6}
 
     def line(r: tuple[str, ...]) -> str:
         return "  ".join(c.rjust(w) if i in right else c.ljust(w)
@@ -97,6 +118,9 @@ def format_table(summary: dict[str, Any], rows: list[dict[str, Any]] | None = No
     out += [line(r) for r in cells[:-1]] + [rule, line(cells[-1]), ""]
     out.append(f"params {summary['params']:,}   MACs {summary['macs']:,} ({human(summary['macs'])})"
                f"   FLOPs {human(summary['flops'])} (2 x MACs)")
+    mem = summary["train_memory"]
+    out.append(f"acts {summary['acts']:,} (conv/linear/pool outputs)   training activation "
+               f"memory ~{human(mem['bytes'], 'B')} at batch {mem['batch_size']}, {mem['dtype']}")
     for note in summary["notes"]:
         out.append(f"note: {note}")
     return "\n".join(out)
@@ -105,8 +129,12 @@ def format_table(summary: dict[str, Any], rows: list[dict[str, Any]] | None = No
 # ---- summary(): the table at a chosen depth, as text, data and HTML ----------------------------
 
 def _group_row(group: Group, level: int) -> dict[str, Any]:
-    row = _section(group)
-    row["level"] = level
+    row: dict[str, Any] = {"name": group.id, "kind": group.kind,
+                           "family": group.attrs.get("family", group.kind), "level": level,
+                           "output_shape": list(group.out_shape), "params": group.params,
+                           "macs": group.macs}
+    if group.kind == "stage":
+        row["depth"] = group.attrs["depth"]
     return row
 
 

@@ -24,6 +24,10 @@ class ZooEntry:
     family: str
     params: int
     macs: int
+    acts: int
+    """pycls's activations: output elements of conv, linear and pooling layers at batch 1."""
+    train_memory: int
+    """Training activation memory estimate in bytes (summary.MEMORY_BATCH, MEMORY_DTYPE)."""
     input_size: str
     description: str
 
@@ -44,12 +48,16 @@ def entry(path: str | os.PathLike, zoo_name: str | None = None) -> ZooEntry:
     """One row; a zoo spec's row is named by its zoo name (what `build` takes), with its file
     relative to the zoo folder."""
     from . import resolve
+    from .activations import training_memory
+    from .summary import MEMORY_BATCH, MEMORY_DTYPE
     graph = resolve(path)
     _, h, w = graph.input_shape
     return ZooEntry(name=zoo_name or graph.name,
                     file=f"{zoo_name}.yaml" if zoo_name else pathlib.Path(path).name,
                     family=family_of(graph),
-                    params=graph.params, macs=graph.macs, input_size=f"{h}x{w}",
+                    params=graph.params, macs=graph.macs, acts=graph.acts,
+                    train_memory=training_memory(graph, MEMORY_BATCH, MEMORY_DTYPE).total,
+                    input_size=f"{h}x{w}",
                     description=graph.description)
 
 

@@ -24,7 +24,8 @@ def format_diff(d, overrides: tuple[Sequence[str], Sequence[str]] = ((), ())) ->
              + ("architectural change" if d.architectural else "no architectural change")]
     lines += [f"override ({side}): {o}" for side, given in zip("AB", overrides) for o in given]
     lines += ["", "settings"]
-    lines += [f"  {c.text()}" for c in d.settings] or ["  (none)"]
+    lines += [f"  {c.text()}" + (f"  [{c.new_source}]" if c.new_source else "")
+              for c in d.settings] or ["  (none)"]
     lines += ["", "named steps"]
     for s in d.steps:
         lines.append(f"  {s.symbol} {s.name}" + (f": {s.detail}" if s.detail

@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from .common import add_spec_args
+from .common import add_spec_args, add_strict
 
 
 def run(args: argparse.Namespace) -> int:
@@ -16,7 +16,7 @@ def run(args: argparse.Namespace) -> int:
     results = []
     for path in args.specs:
         try:
-            graph = resolve(path, args.overrides)
+            graph = resolve(path, args.overrides, strict=args.strict)
         except SpecError as exc:
             print(exc, file=sys.stderr)
             status = 2
@@ -46,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "per valid spec and every error of the invalid ones; exit code 2 if any "
                     "spec is invalid.")
     add_spec_args(p, many=True)
+    add_strict(p)
     p.add_argument("--json", action="store_true",
                    help="print one JSON list: per spec, valid, name, overrides, params, macs "
                         "(or its errors; they also go to stderr)")
