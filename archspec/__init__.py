@@ -174,12 +174,15 @@ def to_networkx(spec: "str | os.PathLike | Spec | ArchGraph") -> "networkx.DiGra
 
 
 def to_dot(spec: "str | os.PathLike | Spec | ArchGraph", level: str = "block", *,
-           expand: bool = False, stats: bool = True, rankdir: str = "TB") -> "graphviz.Digraph":
+           expand: bool = False, stats: bool = True, rankdir: str = "TB",
+           **options: Any) -> "graphviz.Digraph":
     """The diagram of a spec as a `graphviz.Digraph` (`.source` is the DOT text). Never imports
     torch. level: `stage`, `block` (runs of identical blocks collapsed unless `expand`) or
-    `layer`; stats: params and MACs on nodes; rankdir: `TB` or `LR`. See docs/render.md."""
+    `layer`; stats: params and MACs on nodes; rankdir: `TB` or `LR`; further options
+    (`collapse`, `title`, `legend`, `dpi`, `html_labels`) as `archspec.lower.graphviz.to_dot`.
+    See docs/render.md."""
     from .lower.graphviz import to_dot as _to_dot
-    return _to_dot(resolve(spec), level, expand=expand, stats=stats, rankdir=rankdir)
+    return _to_dot(resolve(spec), level, expand=expand, stats=stats, rankdir=rankdir, **options)
 
 
 def diff(a: "str | os.PathLike | Spec", b: "str | os.PathLike | Spec"):
