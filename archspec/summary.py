@@ -134,7 +134,7 @@ def _group_row(group: Group, level: int) -> dict[str, Any]:
                            "output_shape": list(group.out_shape), "params": group.params,
                            "macs": group.macs}
     if group.kind == "stage":
-        row["depth"] = group.attrs["depth"]
+        row["depth"] = group.depth
     return row
 
 
