@@ -358,19 +358,7 @@ def load_file(path: str | os.PathLike, schema: Schema = lambda path: None,
     if base is None:
         return data, sources
     base_loc = sources.value(("base",))
-    if not isinstance(base, str):
-        raise SpecError([Problem(base_loc, "base", f"expected a file path, got {_short(base)}",
-                                 "base: resnet50.yaml (relative to this file), or a zoo name: "
-                                 "base: zoo:resnet50")])
-    here = os.path.dirname(os.path.abspath(path))
-    base_path = locate(base, relative_to=here)
-    if base_path is None:
-        hint = suggest(base)
-        raise SpecError([Problem(base_loc, "base", f"base file '{base}' not found (looked for "
-                                 f"{display_path(os.path.join(here, base))} and the zoo)",
-                                 hint if hint.startswith("did you mean") else
-                                 "the path is relative to the file that names it; a zoo spec "
-                                 "is named as base: zoo:resnet50")])
+    base_path = _base_path(base, base_loc, path)
     if os.path.realpath(base_path) in _chain + (real,):
         cycle = " -> ".join(display_path(p) for p in _chain + (real, os.path.realpath(base_path)))
         raise SpecError([Problem(base_loc, "base", f"inheritance cycle: {cycle}",
@@ -389,6 +377,24 @@ def load_file(path: str | os.PathLike, schema: Schema = lambda path: None,
     sources.values.pop(("base",), None)
     merged = merge(base_data, data, base_sources, sources, schema)
     return merged, base_sources
+
+
+def _base_path(base: Any, base_loc: Location | None, path: str | os.PathLike) -> str:
+    """The file a `base:` value names (a path relative to the file `path`, or a zoo name)."""
+    if not isinstance(base, str):
+        raise SpecError([Problem(base_loc, "base", f"expected a file path, got {_short(base)}",
+                                 "base: resnet50.yaml (relative to this file), or a zoo name: "
+                                 "base: zoo:resnet50")])
+    here = os.path.dirname(os.path.abspath(path))
+    base_path = locate(base, relative_to=here)
+    if base_path is None:
+        hint = suggest(base)
+        raise SpecError([Problem(base_loc, "base", f"base file '{base}' not found (looked for "
+                                 f"{display_path(os.path.join(here, base))} and the zoo)",
+                                 hint if hint.startswith("did you mean") else
+                                 "the path is relative to the file that names it; a zoo spec "
+                                 "is named as base: zoo:resnet50")])
+    return base_path
 
 
 def read_text(path: str | os.PathLike, shown: str, named_at: Location | None = None) -> str:
