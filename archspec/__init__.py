@@ -49,14 +49,21 @@ def resolve(spec: "str | os.PathLike | Spec | ArchGraph", overrides: list[str] |
 
 def build(spec: "str | os.PathLike | Spec | ArchGraph", overrides: list[str] | tuple = (), *,
           features_only: bool = False, out_indices: "Sequence[int] | None" = None,
-          **kwargs: Any) -> "nn.Module":
+          mode: str = "train", **kwargs: Any) -> "nn.Module":
     """Build the torch module of a spec. Keyword overrides use `__` between levels:
     `build("specs/resnet50.yaml", head__num_classes=10)`. `features_only=True` builds the
     backbone returning the maps of the stages in `out_indices` (stage indices from 0; default
-    all), with `feature_info` (channels, reduction, module) from the IR; see docs/modules.md."""
+    all), with `feature_info` (channels, reduction, module) from the IR; see docs/modules.md.
+    `mode="deploy"` returns the inference-only module of the freshly initialized network
+    (`build(spec).to_deploy()`; see docs/deploy.md)."""
     from .lower.torch import to_module as _to_module
-    return _to_module(resolve(spec, overrides, **kwargs), features_only=features_only,
-                      out_indices=out_indices)
+    if mode not in ("train", "deploy"):
+        raise ValueError(f"mode: expected 'train' or 'deploy', got {mode!r}")
+    if mode == "deploy" and features_only:
+        raise TypeError("mode='deploy' builds a classification network: leave out features_only")
+    model = _to_module(resolve(spec, overrides, **kwargs), features_only=features_only,
+                       out_indices=out_indices)
+    return model.to_deploy() if mode == "deploy" else model
 
 
 def to_module(graph: ArchGraph, features_only: bool = False,
