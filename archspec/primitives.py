@@ -37,6 +37,17 @@ def conv_out(size: int, kernel: int, stride: int, padding: int, dilation: int = 
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
+def make_divisible(value: float, divisor: int = 8, min_value: int | None = None,
+                   round_limit: float = 0.9) -> int:
+    """timm's `make_divisible` (the EfficientNet/MobileNet channel rule): `value` rounded to the
+    nearest multiple of `divisor` (halves up), at least `min_value` (default: the divisor), and
+    one divisor more when that lost more than 1 - round_limit of the value (10% by default;
+    `round_limit=0` never adds one)."""
+    floor = divisor if min_value is None else min_value
+    rounded = max(floor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < round_limit * value else rounded
+
+
 def pool_out(size: int, kernel: int, stride: int, padding: int, ceil_mode: bool) -> int:
     """PyTorch's pooling output size, including its ceil-mode rule."""
     span = size + 2 * padding - kernel

@@ -10,75 +10,94 @@ from .blocks.stems import StemContext
 from .errors import Path, Problem, SpecError, format_path
 from .ir import ArchGraph
 from .primitives import Builder, Tensor
+from .scaling import Scaling
 from .spec import Spec
 
 
 def resolve(spec: Spec) -> ArchGraph:
     """Resolve a validated spec into the IR; raise SpecError for settings that cannot work."""
+    scaling = Scaling.of(spec)
     depths, strides = _stage_layout(spec)
-    blocks, block_paths = spec.stage_blocks(len(depths))
+    depths = [scaling.blocks(d) for d in depths]
+    widths = [scaling.channels(w) for w in spec.stages.widths]
     b = Builder()
     problems: list[Problem] = []
     h, w = spec.input.hw
     x = b.input((spec.input.channels, h, w))
-    total_blocks = sum(depths)
-    downsample = spec.stages.downsample
     with b.group("", "network", x, name=spec.name):
         b.source = _where(spec, ("stem",))
-        with b.group("stem", "sequential", x, family=f"{spec.stem.type} stem"):
-            x = spec.stem.plan(StemContext(b, x, spec.stem.norm or spec.norm,
-                                           spec.stem.activation or spec.activation))
+        stem = scaling.model(spec.stem)
+        with b.group("stem", "sequential", x, family=f"{stem.type} stem"):
+            x = stem.plan(StemContext(b, x, stem.norm or spec.norm,
+                                      stem.activation or spec.activation))
         _check_spatial(spec, x, ("stem",), problems)
         with b.group("stages", "stages", x):
-            done = 0
-            for i, (depth, width, stride, block, path) in enumerate(
-                    zip(depths, spec.stages.widths, strides, blocks, block_paths)):
-                b.source = _where(spec, path)
-                with b.group(str(i), "stage", x, family=block.family, type=block.type,
-                             depth=depth, width=width, stride=stride):
-                    block_stride = stride
-                    if downsample.type == "layer":  # ConvNeXt: the blocks keep the shape
-                        block_stride = 1
-                        if stride > 1 or x.channels != width:
-                            b.source = _where(spec, ("stages", "downsample"))
-                            x = downsample.plan(b, x, width, stride, downsample.norm or spec.norm)
-                            b.source = _where(spec, path)
-                    with b.group("blocks", "sequential", x):
-                        for j in range(depth):
-                            rate = spec.drop_path_rate * done / max(total_blocks - 1, 1)
-                            ctx = BlockContext(
-                                builder=b, x=x, out_channels=width,
-                                stride=block_stride if j == 0 else 1,
-                                norm=block.norm or spec.norm,
-                                activation=block.activation or spec.activation,
-                                zero_init_residual=spec.zero_init_residual,
-                                drop_path_rate=rate, path=path, stage=i, index=j)
-                            found = block.check(ctx)
-                            if found:
-                                problems += [_locate(spec, p, path) for p in found]
-                                raise SpecError(problems)
-                            with b.group(str(j), "residual", x, block=block.type,
-                                         family=block.family, stage=i, index=j, stride=ctx.stride):
-                                x = block.plan(ctx)
-                            done += 1
-                _check_spatial(spec, x, ("stages", "strides"), problems, stage=i)
+            x = _plan_stages(spec, b, x, list(zip(depths, widths, strides)), problems)
         b.source = _where(spec, ("head",))
-        x = _plan_head(spec, b, x)
+        x = _plan_head(spec, b, x, scaling)
     if problems:
         raise SpecError(problems)
+    if not scaling.identity:
+        b.note(f"scaled: {scaling.rule()}: stage widths {_text(spec.stages.widths)} -> "
+               f"{_text(widths)}, depths -> {_text(depths)}")
     graph = b.finish(spec.name, spec.description, (spec.input.channels, h, w),
-                     attrs={"source": spec.path, "init": spec.init.model_dump()})
+                     attrs={"source": spec.path, "init": spec.init.model_dump(),
+                            "scaling": scaling.as_dict()})
     graph.lint()
     return graph
 
 
-def _plan_head(spec: Spec, b: Builder, x: Tensor) -> Tensor:
+def _text(values: list[int]) -> str:
+    return "(" + ",".join(map(str, values)) + ")"
+
+
+def _plan_stages(spec: Spec, b: Builder, x: Tensor, layout: list[tuple[int, int, int]],
+                 problems: list[Problem]) -> Tensor:
+    """Each stage: [separate downsampling layer], then its blocks (torchvision's _make_layer)."""
+    blocks, block_paths = spec.stage_blocks(len(layout))
+    total_blocks = sum(depth for depth, _, _ in layout)
+    downsample = spec.stages.downsample
+    done = 0
+    for i, ((depth, width, stride), block, path) in enumerate(zip(layout, blocks, block_paths)):
+        b.source = _where(spec, path)
+        with b.group(str(i), "stage", x, family=block.family, type=block.type,
+                     depth=depth, width=width, stride=stride):
+            block_stride = stride
+            if downsample.type == "layer":  # ConvNeXt: the blocks keep the shape
+                block_stride = 1
+                if stride > 1 or x.channels != width:
+                    b.source = _where(spec, ("stages", "downsample"))
+                    x = downsample.plan(b, x, width, stride, downsample.norm or spec.norm)
+                    b.source = _where(spec, path)
+            with b.group("blocks", "sequential", x):
+                for j in range(depth):
+                    rate = spec.drop_path_rate * done / max(total_blocks - 1, 1)
+                    ctx = BlockContext(
+                        builder=b, x=x, out_channels=width,
+                        stride=block_stride if j == 0 else 1,
+                        norm=block.norm or spec.norm,
+                        activation=block.activation or spec.activation,
+                        zero_init_residual=spec.zero_init_residual,
+                        drop_path_rate=rate, path=path, stage=i, index=j)
+                    found = block.check(ctx)
+                    if found:
+                        problems += [_locate(spec, p, path) for p in found]
+                        raise SpecError(problems)
+                    with b.group(str(j), "residual", x, block=block.type,
+                                 family=block.family, stage=i, index=j, stride=ctx.stride):
+                        x = block.plan(ctx)
+                    done += 1
+        _check_spatial(spec, x, ("stages", "strides"), problems, stage=i)
+    return x
+
+
+def _plan_head(spec: Spec, b: Builder, x: Tensor, scaling: Scaling) -> Tensor:
     head = spec.head
     # `classifier` names the final linear layer's slot (present when num_classes > 0), so
     # `forward_head(pre_logits=True)` and `reset_classifier` know which child it is.
     with b.group("head", "sequential", x, family="head", classifier="fc"):
         if head.conv is not None:  # MobileNetV2's pre-logits 1x1 conv to 1280
-            conv, norm = head.conv, head.conv.norm or spec.norm
+            conv, norm = scaling.model(head.conv), head.conv.norm or spec.norm
             x = b.conv("conv", x, conv.out_channels, conv.kernel_size, bias=norm.type == "none")
             if norm.type != "none":
                 x = b.norm("conv_norm", x, norm.type, norm.resolved_eps, momentum=norm.momentum)

@@ -10,7 +10,7 @@ import functools
 import os
 import types
 import typing
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 import pydantic
 from pydantic import Field, PrivateAttr, TypeAdapter, field_validator, model_validator
@@ -100,6 +100,8 @@ class StagesSpec(Model):
 class HeadConvSpec(Model):
     """A conv before the global pooling (MobileNetV2: 1x1 to 1280 -> BN -> ReLU6)."""
 
+    width_settings: ClassVar[tuple[str, ...]] = ("out_channels",)
+
     out_channels: int = Field(gt=0)
     """Width of the conv (MobileNetV2: 1280)."""
     kernel_size: int = Field(default=1, gt=0)
@@ -171,6 +173,16 @@ class Spec(Model):
     """Stochastic depth: the drop rate grows linearly from 0 to this over all blocks."""
     init: InitSpec = InitSpec()
     """Weight initialization of the torch module (`kaiming_normal` or `trunc_normal`)."""
+    width_multiplier: float = Field(default=1.0, gt=0)
+    """Scales every width set by hand: the stage widths, the stem's (`out_channels` or
+    `widths`) and the head conv's; block-internal widths follow from them. Each scaled width is
+    make_divisible(width x multiplier, width_divisor) (timm/EfficientNet: nearest multiple,
+    halves up, at least the divisor, one more step if rounding lost over 10%). 1 changes nothing."""
+    depth_multiplier: float = Field(default=1.0, gt=0)
+    """Scales the blocks of every stage: ceil(depth x multiplier) (EfficientNet). 1 changes
+    nothing."""
+    width_divisor: int = Field(default=8, ge=1)
+    """The multiple that `width_multiplier` rounds each width to (8, as timm and EfficientNet)."""
 
     _path: str | None = PrivateAttr(default=None)
     _sources: SourceMap = PrivateAttr(default_factory=SourceMap)

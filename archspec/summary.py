@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from .ir import ArchGraph, Group
+from .scaling import Scaling
 
 FLOPS_CONVENTION = ("flops = 2 x macs: multiply-accumulates of conv and linear layers counted as "
                     "two operations each, as torch.utils.flop_counter.FlopCounterMode does; "
@@ -37,6 +38,7 @@ def summarize(graph: ArchGraph) -> dict[str, Any]:
         "stem": next(s for s in sections if s["kind"] != "stage" and s["name"] == "stem"),
         "stages": [s for s in sections if s["kind"] == "stage"],
         "head": next(s for s in sections if s["name"] == "head"),
+        "scaling": dict(graph.attrs.get("scaling") or Scaling().as_dict()),
         "notes": list(graph.notes),
     }
 
@@ -71,7 +73,11 @@ def format_table(summary: dict[str, Any]) -> str:
     rule = "  ".join("-" * w for w in widths)
     out = [f"{summary['name']}: {summary['description']}".rstrip(": "),
            f"input {shape_text(summary['input_shape'])} -> output "
-           f"{shape_text(summary['output_shape'])}", "", line(header), rule]
+           f"{shape_text(summary['output_shape'])}"]
+    scaling = Scaling.from_dict(summary["scaling"])
+    if not scaling.identity:
+        out.append(f"scaled: {scaling.rule()}")
+    out += ["", line(header), rule]
     out += [line(r) for r in rows[:-1]] + [rule, line(rows[-1]), ""]
     out.append(f"params {summary['params']:,}   MACs {summary['macs']:,} ({human(summary['macs'])})"
                f"   FLOPs {human(summary['flops'])} (2 x MACs)")

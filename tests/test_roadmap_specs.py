@@ -128,3 +128,33 @@ def test_every_step_trains_a_step():
         # (zero-init residual norms keep most of a ResNet's branch gradients at 0 on step one)
         moved = [not torch.equal(b, p) for b, p in zip(before, model.parameters())]
         assert moved[-1] and sum(moved) > 10, name  # the classifier and a good part of the rest
+
+
+# Every step's parameters and MACs against the authors' intermediate models, hand-written in plain
+# torch from ARCHITECTURES.md (tests/roadmap_reference.py) and counted by torch (numel and
+# FlopCounterMode): (spec, step in ARCHITECTURES.md's numbering, depthwise kernel).
+REFERENCE_STEPS = [("00_resnet50.yaml", 0, None), ("01_stage_ratio.yaml", 1, None),
+                   ("02_patchify_stem.yaml", 2, None), ("03_depthwise.yaml", 3, None),
+                   ("04_wider.yaml", 4, None), ("05_inverted_bottleneck.yaml", 5, None),
+                   ("06_move_up_depthwise.yaml", 6, None), ("07_kernel_5.yaml", 7, 5),
+                   ("08_kernel_7.yaml", 7, 7), ("09_gelu.yaml", 8, None),
+                   ("10_fewer_activations.yaml", 9, None), ("11_fewer_norms.yaml", 10, None),
+                   ("12_layer_norm.yaml", 11, None), ("variants/kernel_9.yaml", 7, 9),
+                   ("variants/kernel_11.yaml", 7, 11)]
+
+
+@pytest.mark.parametrize("name,step,kernel", REFERENCE_STEPS,
+                         ids=[n for n, _, _ in REFERENCE_STEPS])
+def test_params_and_macs_equal_the_authors_intermediate_models(name, step, kernel):
+    from roadmap_reference import counts, roadmap_model
+    graph = resolved(ROADMAP / name)
+    assert (graph.params, graph.macs) == counts(roadmap_model(step, kernel))
+
+
+def test_published_parameter_counts():
+    """Counts printed outside archspec: ResNet-50 (torchvision metadata), BN -> LN (the authors'
+    intermediate-model code, ARCHITECTURES.md: its shortcut projection conv stays bias-free) and
+    ConvNeXt-T (torchvision metadata)."""
+    assert resolved(ROADMAP / "00_resnet50.yaml").params == 25_557_032
+    assert resolved(ROADMAP / "12_layer_norm.yaml").params == 25_836_328
+    assert resolved(ROADMAP / "13_separate_downsampling.yaml").params == 28_589_128

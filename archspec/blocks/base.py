@@ -24,6 +24,10 @@ class Model(BaseModel):
     # `use_attribute_docstrings` parses every model's source and cost a third of import time.
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    #: Settings that are channel counts set by hand (a stem's `out_channels`): the network's
+    #: `width_multiplier` scales them as it scales the stage widths (see `archspec.scaling`).
+    width_settings: ClassVar[tuple[str, ...]] = ()
+
 
 @functools.cache
 def field_docs(cls: type) -> dict[str, str]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from ..errors import Location, Problem, SpecError, format_path
+from ..primitives import make_divisible
 from .base import Activation, Model
 
 if TYPE_CHECKING:
@@ -41,8 +42,7 @@ def squeeze_width(channels: int, se: SqueezeExciteSpec) -> tuple[int, float]:
     timm's `make_divisible(v, divisor, round_limit=0)`: max(divisor, floor(v + divisor / 2) rounded
     down to a multiple of divisor)."""
     exact = channels / se.reduction
-    d = se.divisor
-    return max(d, int(exact + d / 2) // d * d), exact
+    return make_divisible(exact, se.divisor, round_limit=0), exact
 
 
 def se_problems(se: SqueezeExciteSpec | None, channels: int, path: tuple) -> list[Problem]:

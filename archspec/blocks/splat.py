@@ -21,7 +21,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..errors import Problem, format_path
-from ..primitives import Tensor
+from ..primitives import Tensor, make_divisible
 from .base import BlockContext, register_block
 from .downsample import Shortcut
 from .resnet import BottleneckSpec, _finish, _nearest_divisor, _ResidualSpec
@@ -70,10 +70,8 @@ class SplatSpec(_ResidualSpec):
     def attention_channels(self, width: int) -> int:
         """a = max(width x radix x ratio, min) rounded to a multiple of the divisor, exactly as
         timm's `make_divisible(v, divisor, min_value)` with its 10% round-down limit."""
-        v = width * self.radix * self.attention_ratio
-        d = self.attention_divisor
-        a = max(self.attention_min_channels, int(v + d / 2) // d * d)
-        return a + d if a < 0.9 * v else a
+        return make_divisible(width * self.radix * self.attention_ratio,
+                              self.attention_divisor, self.attention_min_channels)
 
     def check(self, ctx: BlockContext) -> list[Problem]:
         return super().check(ctx) + self._check_widths(ctx)

@@ -7,7 +7,7 @@ patchify: kxk conv with stride k (with bias) -> optional norm (ConvNeXt).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -49,6 +49,8 @@ class _StemBase(Model):
 class ClassicStem(_StemBase):
     """One large strided conv, then a max-pool: 224 -> 56 (ResNet)."""
 
+    width_settings: ClassVar[tuple[str, ...]] = ("out_channels",)
+
     type: Literal["classic"] = "classic"
     out_channels: int = Field(default=64, gt=0)
     """Width of the conv."""
@@ -68,6 +70,8 @@ class ClassicStem(_StemBase):
 class DeepStem(_StemBase):
     """ResNet-C: a stack of 3x3 convs replacing the 7x7, then the max-pool."""
 
+    width_settings: ClassVar[tuple[str, ...]] = ("widths",)
+
     type: Literal["deep"] = "deep"
     widths: list[int] = Field(default=[32, 32, 64], min_length=1)
     """Width of each 3x3 conv; the first has stride 2. ResNet-50-C/D: [32, 32, 64]."""
@@ -85,6 +89,8 @@ class DeepStem(_StemBase):
 
 class PatchifyStem(_StemBase):
     """Non-overlapping patches: a kxk conv with stride k (ConvNeXt, ViT)."""
+
+    width_settings: ClassVar[tuple[str, ...]] = ("out_channels",)
 
     type: Literal["patchify"] = "patchify"
     out_channels: int = Field(default=96, gt=0)
