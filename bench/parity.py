@@ -87,7 +87,7 @@ def interleaved(runners: dict[str, StepRunner], rounds: int, steps: int, warmup:
         med = {n: statistics.median(times[n][-1]) for n in names}
         progress(f"parity: {label}: round {r + 1}/{rounds}: "
                  + "  ".join(f"{n} {med[n] * 1e3:.1f} ms" for n in names)
-                 + f"  ratio {med[names[0]] / med[names[1]]:.3f}")
+                 + (f"  ratio {med[names[0]] / med[names[1]]:.3f}" if len(names) > 1 else ""))
     return times
 
 
