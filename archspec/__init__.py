@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from .errors import InternalError, Location, Problem, SpecError
 from .ir import ArchGraph, Feature, FeatureInfo, Group, Node
-from .spec import Spec, load
 
 if TYPE_CHECKING:
+    from .spec import Spec, load
     import graphviz
     import networkx
     from torch import nn
@@ -24,6 +24,15 @@ if TYPE_CHECKING:
 __all__ = ["ArchGraph", "Feature", "FeatureInfo", "Group", "InternalError", "Location", "Node",
            "Problem", "Spec", "SpecError", "build", "diff", "load", "resolve", "to_dot",
            "to_module", "to_networkx"]
+
+
+def __getattr__(name: str) -> Any:
+    """`archspec.Spec` and `archspec.load` on first use: the spec models import pydantic, which
+    commands answered from the summary cache (`validate`, `list`) never need."""
+    if name in ("Spec", "load"):
+        from . import spec
+        return getattr(spec, name)
+    raise AttributeError(f"module 'archspec' has no attribute {name!r}")
 
 
 def _overrides(kwargs: dict[str, Any]) -> list[str]:
@@ -36,6 +45,7 @@ def resolve(spec: "str | os.PathLike | Spec | ArchGraph", overrides: list[str] |
             **kwargs: Any) -> ArchGraph:
     """Load (if given a path) and resolve a spec into the IR. Never imports torch."""
     from .resolver import resolve as _resolve
+    from .spec import Spec, load
     if isinstance(spec, ArchGraph):
         if overrides or kwargs:
             raise TypeError("overrides need a spec, not a resolved graph")

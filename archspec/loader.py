@@ -22,6 +22,9 @@ class SourceMap:
 
     keys: dict[Path, Location] = field(default_factory=dict)
     values: dict[Path, Location] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    """Every file read (real paths): the spec and its `base:` chain (the summary cache's
+    dependencies)."""
 
     def value(self, path: Path) -> Location | None:
         """Location of the value at `path`, or of its nearest written ancestor."""
@@ -234,6 +237,7 @@ def load_file(path: str | os.PathLike, _chain: tuple[str, ...] = ()) -> tuple[di
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
         raise SpecError([Problem(Location(shown), "<file>", f"cannot read spec: {exc}")])
     data, sources = read_yaml(text, shown)
+    sources.files.append(real)
     if not isinstance(data, dict):
         raise SpecError([Problem(sources.value(()) or Location(shown), "<spec>",
                                  f"expected a mapping of settings, got {type(data).__name__}",
@@ -258,6 +262,7 @@ def load_file(path: str | os.PathLike, _chain: tuple[str, ...] = ()) -> tuple[di
     sources.keys.pop(("base",), None)
     sources.values.pop(("base",), None)
     merged = deep_merge(base_data, data, base_sources, sources)
+    base_sources.files.extend(sources.files)
     return merged, base_sources
 
 

@@ -41,12 +41,12 @@ def family_of(graph: ArchGraph) -> str:
 
 
 def entry(path: str | os.PathLike) -> ZooEntry:
-    from . import resolve
-    graph = resolve(path)
-    _, h, w = graph.input_shape
-    return ZooEntry(name=graph.name, file=pathlib.Path(path).name, family=family_of(graph),
-                    params=graph.params, macs=graph.macs, input_size=f"{h}x{w}",
-                    description=graph.description)
+    """The row of one spec (from the summary cache when the spec is unchanged)."""
+    from .summary_cache import summary
+    row = summary(path)
+    return ZooEntry(name=row["name"], file=pathlib.Path(path).name, family=row["family"],
+                    params=row["params"], macs=row["macs"], input_size=row["input_size"],
+                    description=row["description"])
 
 
 def entries(folder: str | os.PathLike = DEFAULT_FOLDER) -> tuple[list[ZooEntry], list[SpecError]]:

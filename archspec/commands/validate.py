@@ -8,21 +8,29 @@ from .common import add_spec_args
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import resolve
     from ..errors import SpecError
     from ..summary import human
+    from ..summary_cache import summary
     status = 0
     for path in args.specs:
         try:
-            graph = resolve(path, args.overrides)
+            row = _overridden(path, args.overrides) if args.overrides else summary(path)
         except SpecError as exc:
             print(exc, file=sys.stderr)
             status = 2
             continue
-        print(f"ok  {path}: {graph.name}, {graph.params:,} params, {human(graph.macs)} MACs")
-        for note in graph.notes:
+        print(f"ok  {path}: {row['name']}, {row['params']:,} params, {human(row['macs'])} MACs")
+        for note in row["notes"]:
             print(f"note: {note}")
     return status
+
+
+def _overridden(path: str, overrides: list[str]) -> dict:
+    """What validate prints for a spec with `--set` overrides (never cached)."""
+    from .. import resolve
+    graph = resolve(path, overrides)
+    return {"name": graph.name, "params": graph.params, "macs": graph.macs,
+            "notes": graph.notes}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
