@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from torch import nn
 
 __all__ = ["ArchGraph", "Feature", "FeatureInfo", "Group", "InternalError", "Location", "Node",
-           "Problem", "Spec", "SpecError", "build", "diff", "load", "resolve", "to_dot",
-           "to_module", "to_networkx"]
+           "Problem", "Spec", "SpecError", "build", "diff", "load", "modernize", "resolve",
+           "to_dot", "to_module", "to_networkx"]
 
 
 def __getattr__(name: str) -> Any:
@@ -102,3 +102,17 @@ def diff(a: "str | os.PathLike | Spec", b: "str | os.PathLike | Spec"):
     `as_dict()` is what `cli.py diff --json` prints). Never imports torch."""
     from .diffing import diff as _diff
     return _diff(a, b)
+
+
+def modernize(spec: "str | os.PathLike", out_dir: "str | os.PathLike | None" = None, *,
+              steps: "Sequence[str] | None" = None, skip: Sequence[str] = (),
+              overwrite: bool = False, **options: Any):
+    """The ConvNeXt roadmap (Liu et al. 2022) applied to a ResNet-family spec, one spec per step
+    in the paper's order: a list of steps (`.spec`, `.graph`, `.settings`; the start first; its
+    `.specs` are the Spec objects, `.skipped` the steps that did not apply). With `out_dir`,
+    also writes them (each `base:` the previous) and README.md, as `archspec modernize` does.
+    Options (`depths`, `width_factor`, `kernel_sizes`, ...): `archspec.modernizing.Options`;
+    see docs/modernize.md. Never imports torch."""
+    from .modernizing import modernize as _modernize
+    return _modernize(spec, out_dir, steps=list(steps) if steps else None, skip=tuple(skip),
+                      overwrite=overwrite, **options)

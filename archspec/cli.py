@@ -13,7 +13,7 @@ from typing import Sequence
 from .errors import InternalError, SpecError
 
 #: Subcommand modules under archspec/commands, in the order `--help` lists them.
-COMMANDS = ("build", "validate", "list", "render", "diff", "train", "bench")
+COMMANDS = ("build", "validate", "list", "render", "diff", "modernize", "train", "bench")
 
 EXIT_SPEC = 2
 EXIT_INTERNAL = 1

@@ -374,7 +374,8 @@ CATALOG: tuple[StepRule, ...] = (
     StepRule("grouped_conv", "grouped convolution (ResNeXt)", "grouped convolution removed",
              lambda f: f.grouped, _flag, (".groups", ".width_per_group", ".cardinality")),
     StepRule("depthwise_conv", "depthwise convolution", "depthwise convolution removed",
-             lambda f: f.depthwise, _flag, (".groups", ".width_per_group")),
+             # (a ResNeXt's wider grouped 3x3 keeps its width through bottleneck_ratio)
+             lambda f: f.depthwise, _flag, (".groups", ".width_per_group", ".bottleneck_ratio")),
     StepRule("width", "width change", "width change",
              lambda f: (f.widths, f.inner_widths),
              _toward(lambda w: sum(w[0]) + sum(map(sum, w[1]))),
