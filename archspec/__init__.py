@@ -6,6 +6,8 @@
     (25557032, 4089184256)
     >>> model = archspec.build("specs/resnet50.yaml")     # torch.nn.Module
     >>> dot = archspec.to_dot("specs/resnet50.yaml", level="stage")  # graphviz.Digraph, no torch
+    >>> model = archspec.build("specs/resnet50.yaml", weights="resnet50.pth")  # timm/torchvision
+    >>> archspec.save(model, "mine.safetensors"); archspec.load_model("mine.safetensors")
 """
 from __future__ import annotations
 
@@ -22,8 +24,9 @@ if TYPE_CHECKING:
     from torch import nn
 
 __all__ = ["ArchGraph", "Feature", "FeatureInfo", "Group", "InternalError", "Location", "Node",
-           "Problem", "Spec", "SpecError", "build", "diff", "load", "modernize", "resolve",
-           "to_dot", "to_module", "to_networkx"]
+           "Problem", "Spec", "SpecError", "build", "diff", "load", "load_model",
+           "load_weights", "modernize", "resolve", "save", "to_dot", "to_module",
+           "to_networkx"]
 
 
 def __getattr__(name: str) -> Any:
@@ -59,21 +62,56 @@ def resolve(spec: "str | os.PathLike | Spec | ArchGraph", overrides: list[str] |
 
 def build(spec: "str | os.PathLike | Spec | ArchGraph", overrides: list[str] | tuple = (), *,
           features_only: bool = False, out_indices: "Sequence[int] | None" = None,
-          mode: str = "train", **kwargs: Any) -> "nn.Module":
+          weights: "str | os.PathLike | None" = None, weights_source: str = "auto",
+          strict: bool = True, mode: str = "train", **kwargs: Any) -> "nn.Module":
     """Build the torch module of a spec. Keyword overrides use `__` between levels:
     `build("specs/resnet50.yaml", head__num_classes=10)`. `features_only=True` builds the
     backbone returning the maps of the stages in `out_indices` (stage indices from 0; default
     all), with `feature_info` (channels, reduction, module) from the IR; see docs/modules.md.
-    `mode="deploy"` returns the inference-only module of the freshly initialized network
-    (`build(spec).to_deploy()`; see docs/deploy.md)."""
-    from .lower.torch import to_module as _to_module
+    `weights`: a timm, torchvision or archspec checkpoint to load (`load_weights` with
+    `weights_source` and `strict`); an incomplete load prints its report's table on stderr and
+    the report is the module's `weights_report` (docs/weights.md). `mode="deploy"` returns the
+    inference-only module (`.to_deploy()` of the built, loaded network; see docs/deploy.md)."""
+    from .lower.torch import FeatureNetwork, to_module as _to_module
     if mode not in ("train", "deploy"):
         raise ValueError(f"mode: expected 'train' or 'deploy', got {mode!r}")
     if mode == "deploy" and features_only:
         raise TypeError("mode='deploy' builds a classification network: leave out features_only")
-    model = _to_module(resolve(spec, overrides, **kwargs), features_only=features_only,
-                       out_indices=out_indices)
-    return model.to_deploy() if mode == "deploy" else model
+    graph = resolve(spec, overrides, **kwargs)
+    if weights is None:
+        model = _to_module(graph, features_only=features_only, out_indices=out_indices)
+        return model.to_deploy() if mode == "deploy" else model
+    info = graph.feature_info(out_indices) if features_only else None
+    model = _to_module(graph, out_indices=out_indices)  # (out_indices alone: its TypeError)
+    report = load_weights(model, weights, source=weights_source, strict=strict)
+    if not report.complete:
+        import sys
+        print(report.table(), file=sys.stderr)
+    model.weights_report = report
+    if mode == "deploy":
+        return model.to_deploy()
+    return FeatureNetwork(model, info) if info is not None else model
+
+
+def load_weights(module: "nn.Module", checkpoint: "str | os.PathLike | dict",
+                 source: str = "auto", strict: bool = True):
+    """Load a timm, torchvision or archspec checkpoint (`.pt`, `.pth`, `.safetensors` or a
+    state dict) into an archspec module, the names mapped from the IR; returns a `LoadReport`
+    (loaded / skipped with reason / initialised; `.table()`). See docs/weights.md."""
+    from .weights import load_weights as _load_weights
+    return _load_weights(module, checkpoint, source=source, strict=strict)
+
+
+def save(module: "nn.Module", path: "str | os.PathLike", *, overwrite: bool = True) -> None:
+    """Write a self-describing checkpoint: weights, the spec (YAML and hash), archspec version."""
+    from .weights import save as _save
+    _save(module, path, overwrite=overwrite)
+
+
+def load_model(path: "str | os.PathLike") -> "nn.Module":
+    """Rebuild a network from a checkpoint archspec wrote (its embedded spec) with its weights."""
+    from .weights import load_model as _load_model
+    return _load_model(path)
 
 
 def to_module(graph: ArchGraph, features_only: bool = False,

@@ -42,7 +42,9 @@ def resolve(spec: Spec) -> ArchGraph:
                f"{_text(widths)}, depths -> {_text(depths)}")
     graph = b.finish(spec.name, spec.description, (spec.input.channels, h, w),
                      attrs={"source": spec.path, "init": spec.init.model_dump(),
-                            "scaling": scaling.as_dict()})
+                            "scaling": scaling.as_dict(),
+                            # the validated spec, so a module can write it into checkpoints
+                            "spec": spec.model_dump(mode="json")})
     graph.lint()
     return graph
 

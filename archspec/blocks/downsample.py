@@ -20,7 +20,9 @@ def plan_shortcut(ctx: BlockContext, x: Tensor, kind: Shortcut, bias: bool | Non
     b, stride = ctx.builder, ctx.stride
     if stride == 1 and x.channels == ctx.out_channels:
         return x
-    with b.group("downsample", "sequential", x):
+    # `type` records the kind even where stride 1 leaves out the pool: checkpoints of timm's
+    # ResNet-D keep the pool's slot (`downsample.0`), so their conv is `downsample.1` (weights/).
+    with b.group("downsample", "sequential", x, type=kind):
         layer = 0
         if kind == "avg_pool_projection" and stride > 1:
             x = b.avg_pool(str(layer), x, kernel_size=stride, stride=stride, ceil_mode=True,

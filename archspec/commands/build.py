@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
-from .common import add_spec_args
+from .common import add_spec_args, add_weights_args, load_and_report
 
 
 def run(args: argparse.Namespace) -> int:
@@ -14,6 +15,8 @@ def run(args: argparse.Namespace) -> int:
     graph = resolve(args.spec, args.overrides)
     summary = summarize(graph)
     model = to_module(graph)
+    if args.weights:  # the report on stderr when stdout is one JSON object
+        load_and_report(model, args.weights, args, sys.stderr if args.json else None)
     summary["params"] = check_forward(model, graph)
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -34,4 +37,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true",
                    help="print exactly one JSON object: name, params (counted on the module), "
                         "macs, flops, input_shape, output_shape, stages, ...")
+    add_weights_args(p)
     p.set_defaults(func=run)

@@ -134,6 +134,8 @@ class Network(nn.Module):
         super().__init__()
         _add_children(self, group, graph)
         self.spec_name = graph.name
+        #: the validated spec as plain data: archspec.save embeds it, load_weights maps by it
+        self.spec_data: dict | None = graph.attrs.get("spec")
         head = graph.groups["head"]
         classifier = graph.classifier
         self._classifier_name: str = head.attrs.get("classifier", "fc")
@@ -213,6 +215,7 @@ class FeatureNetwork(nn.Module):
         self.stages = network.stages
         del self.stages[last + 1:]
         self.spec_name = network.spec_name
+        self.spec_data = network.spec_data
         self.feature_info = feature_info
         wanted = {f.index for f in feature_info}
         self._take: tuple[bool, ...] = tuple(i in wanted for i in range(last + 1))

@@ -14,6 +14,8 @@ A checkpoint is a dict of tensors and plain Python values only (no pickled class
     metrics        the last epoch's metrics record
     config         the training options (for the record)
     torch          torch.__version__
+    spec_yaml, spec_sha256, archspec_version
+                   the self-description archspec.load_model reads (archspec/weights/files.py)
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from typing import Any
 import torch
 
 from ..errors import InternalError
+from ..weights.files import unreadable_reason
 from .errors import TrainError
 
 FORMAT = "archspec.train/1"
@@ -87,7 +90,7 @@ def load(path: str) -> dict:
     except FileNotFoundError:
         raise TrainError(f"{path}: no such checkpoint") from None
     except Exception as exc:
-        raise TrainError(f"{path}: cannot read the checkpoint ({_reason(exc, path)})",
+        raise TrainError(f"{path}: cannot read the checkpoint ({unreadable_reason(exc, path)})",
                          hint) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
@@ -97,29 +100,6 @@ def load(path: str) -> dict:
     if missing:
         raise TrainError(f"{path}: incomplete checkpoint (missing {', '.join(missing)})", hint)
     return state
-
-
-def _reason(exc: Exception, path: str) -> str:
-    """The line of a torch.load failure that says what is wrong (for weights_only refusals,
-    the unpickler's own line, e.g. 'Unsupported global: GLOBAL os.system')."""
-    import zipfile
-    try:
-        if os.path.getsize(path) == 0:
-            return "the file is empty"
-        if not zipfile.is_zipfile(path):  # torch.save writes a zip archive
-            return (f"not a complete torch.save file: {os.path.getsize(path):,} bytes with no "
-                    f"zip directory, as when a copy or a write was cut short")
-    except OSError:
-        pass
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    if lines and lines[0].startswith("Weights only load failed"):
-        for line in lines:  # the line naming what was refused (its wording varies by version)
-            if "GLOBAL" in line or line.startswith("WeightsUnpickler error:"):
-                detail = line.removeprefix("WeightsUnpickler error:").strip()
-                return ("refused by weights_only loading, it holds more than tensors and plain "
-                        f"values: {detail[:200]}")
-        return "refused by weights_only loading, it holds more than tensors and plain values"
-    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:

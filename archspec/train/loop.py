@@ -235,6 +235,7 @@ def _run(cfg: TrainConfig, procs) -> dict:
 
     import archspec
     from . import checkpoint as ckpt
+    from ..weights.files import describe
     from .data import SeededSampler, Unreadable, collate, normalization
     from .progress import Reporter
     from .recipe import make_optimizer, make_scheduler, parameter_groups
@@ -422,7 +423,7 @@ def _run(cfg: TrainConfig, procs) -> dict:
                 "scaler": scaler.state_dict() if scaler.is_enabled() else None,
                 "rng": {"world_size": procs.world_size, "ranks": rng_all},
                 "best": best, "metrics": record, "config": dataclasses.asdict(cfg),
-                "torch": str(torch.__version__),
+                "torch": str(torch.__version__), **describe(plan.spec_data),
             }
             # In this order, a crash between two writes is harmless: a resumed run drops
             # metric lines past last.pt's epoch, and redoes that epoch exactly.
