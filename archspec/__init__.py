@@ -45,8 +45,9 @@ def _overrides(kwargs: dict[str, Any]) -> list[str]:
 
 
 def resolve(spec: "str | os.PathLike | Spec | ArchGraph", overrides: list[str] | tuple = (),
-            **kwargs: Any) -> ArchGraph:
-    """Load (if given a path) and resolve a spec into the IR. Never imports torch."""
+            *, strict: bool = False, **kwargs: Any) -> ArchGraph:
+    """Load (if given a path) and resolve a spec into the IR. Never imports torch. `strict`: a
+    setting that inheritance dropped (see docs/spec.md, "Inheritance") is an error."""
     from .resolver import resolve as _resolve
     from .spec import Spec, load
     if isinstance(spec, ArchGraph):
@@ -57,7 +58,10 @@ def resolve(spec: "str | os.PathLike | Spec | ArchGraph", overrides: list[str] |
         if isinstance(spec, Spec):
             raise TypeError("pass a path to apply overrides")
         spec = load(spec, list(overrides) + _overrides(kwargs))
-    return _resolve(spec)
+    graph = _resolve(spec)
+    if strict and spec.strict_problems():
+        raise SpecError(spec.strict_problems())
+    return graph
 
 
 def build(spec: "str | os.PathLike | Spec | ArchGraph", overrides: list[str] | tuple = (), *,
@@ -126,12 +130,15 @@ def to_networkx(spec: "str | os.PathLike | Spec | ArchGraph") -> "networkx.DiGra
 
 
 def to_dot(spec: "str | os.PathLike | Spec | ArchGraph", level: str = "block", *,
-           expand: bool = False, stats: bool = True, rankdir: str = "TB") -> "graphviz.Digraph":
+           expand: bool = False, stats: bool = True, rankdir: str = "TB",
+           **options: Any) -> "graphviz.Digraph":
     """The diagram of a spec as a `graphviz.Digraph` (`.source` is the DOT text). Never imports
     torch. level: `stage`, `block` (runs of identical blocks collapsed unless `expand`) or
-    `layer`; stats: params and MACs on nodes; rankdir: `TB` or `LR`. See docs/render.md."""
+    `layer`; stats: params and MACs on nodes; rankdir: `TB` or `LR`; further options
+    (`collapse`, `title`, `legend`, `dpi`, `html_labels`) as `archspec.lower.graphviz.to_dot`.
+    See docs/render.md."""
     from .lower.graphviz import to_dot as _to_dot
-    return _to_dot(resolve(spec), level, expand=expand, stats=stats, rankdir=rankdir)
+    return _to_dot(resolve(spec), level, expand=expand, stats=stats, rankdir=rankdir, **options)
 
 
 def diff(a: "str | os.PathLike | Spec", b: "str | os.PathLike | Spec"):

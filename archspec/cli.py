@@ -13,8 +13,8 @@ from typing import Sequence
 from .errors import InternalError, SpecError
 
 #: Subcommand modules under archspec/commands, in the order `--help` lists them.
-COMMANDS = ("build", "validate", "list", "render", "diff", "modernize", "train", "bench",
-            "convert")
+COMMANDS = ("build", "validate", "explain", "list", "render", "diff", "modernize", "sample",
+            "plot", "train", "bench", "convert")
 
 EXIT_SPEC = 2
 EXIT_INTERNAL = 1

@@ -10,12 +10,14 @@ antisymmetric by construction. No torch import.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import difflib
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .ir import ArchGraph, Group, Node
+from .provenance import settings_of
 from .spec import Spec, load
 
 ACTIVATION_KINDS = frozenset({"relu", "relu6", "gelu", "silu", "sigmoid", "hard_swish"})
@@ -26,62 +28,12 @@ ATTACHMENT_KINDS = frozenset({"se", "splat"})
 
 # ---- resolved settings --------------------------------------------------------------------
 
-def _norm(value: Any, default: dict) -> dict:
-    if value is None:
-        value = default
-    eps = value.get("eps")
-    if eps is None:
-        eps = {"batch_norm": 1e-5, "layer_norm": 1e-6}.get(value["type"], 0.0)
-    return {"type": value["type"], "eps": eps, "momentum": value.get("momentum") or 0.1}
-
-
-def _resolved_block(block: dict, spec_dump: dict) -> dict:
-    out = dict(block)
-    out["norm"] = _norm(out.get("norm"), spec_dump["norm"])
-    out["activation"] = out.get("activation") or spec_dump["activation"]
-    return out
-
-
 def resolved_settings(spec: Spec, graph: ArchGraph) -> dict[str, Any]:
-    """Every architectural setting with defaults and inheritance applied, as dotted paths.
-    Per-stage lists are resolved (depths from ratio x unit, default strides)."""
-    dump = spec.model_dump(mode="json")
-    net_norm = _norm(dump["norm"], {})
-    dump["norm"] = net_norm
-    stem = dict(dump["stem"])
-    stem["norm"] = _norm(stem.get("norm"), net_norm)
-    stem["activation"] = stem.get("activation") or dump["activation"]
-    out: dict[str, Any] = {}
-    stages = graph.stages
-    flat = {"input": dump["input"], "norm": net_norm, "activation": dump["activation"],
-            "stem": stem, "head": dump["head"],
-            "zero_init_residual": dump["zero_init_residual"],
-            "drop_path_rate": dump["drop_path_rate"]}
-    for key, value in dump.items():  # settings other families add at the top level
-        if key not in flat and key not in ("name", "description", "stages", "block"):
-            flat[key] = value
-    for key, value in dump["stages"].items():  # stage-level settings other than the layout
-        if key not in ("depths", "ratio", "unit", "widths", "strides", "overrides"):
-            if isinstance(value, dict) and "norm" in value:  # e.g. separate downsampling
-                value = {**value, "norm": _norm(value["norm"], net_norm)}
-            flat[f"stages.{key}"] = value
-    _flatten(flat, "", out)
-    out["stages.depths"] = [s.attrs["depth"] for s in stages]
-    out["stages.widths"] = [s.attrs["width"] for s in stages]
-    out["stages.strides"] = [s.attrs["stride"] for s in stages]
-    blocks, _ = spec.stage_blocks(len(stages))
-    for i, block in enumerate(blocks):
-        resolved = _resolved_block(block.model_dump(mode="json"), dump)
-        _flatten(resolved, f"stages[{i}].block", out)
-    return out
-
-
-def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
-    if isinstance(value, dict):
-        for key, sub in value.items():
-            _flatten(sub, f"{prefix}.{key}" if prefix else str(key), out)
-    else:
-        out[prefix] = value
+    """Every architectural setting with defaults and inheritance applied, as dotted paths: the
+    resolver's table in the IR (archspec.provenance), less the name and description. Per-stage
+    lists are resolved (depths from ratio x unit, default strides, the multipliers)."""
+    return {key: s.value for key, s in settings_of(graph).items()
+            if key not in ("name", "description")}
 
 
 @dataclass(frozen=True)
@@ -89,9 +41,12 @@ class Change:
     path: str
     old: Any
     new: Any
+    #: where each side's value came from (archspec.provenance): which file changed it
+    old_source: str = field(default="", compare=False)
+    new_source: str = field(default="", compare=False)
 
     def reversed(self) -> "Change":
-        return Change(self.path, self.new, self.old)
+        return Change(self.path, self.new, self.old, self.new_source, self.old_source)
 
     def text(self) -> str:
         return f"{self.path}: {_show(self.old)} -> {_show(self.new)}"
@@ -630,7 +585,9 @@ class Diff:
         return {
             "a": self.a_name, "b": self.b_name,
             "architectural_change": self.architectural,
-            "settings": [{"path": c.path, "old": c.old, "new": c.new} for c in self.settings],
+            "settings": [{"path": c.path, "old": c.old, "new": c.new,
+                          "old_source": c.old_source, "new_source": c.new_source}
+                         for c in self.settings],
             "steps": [s.as_dict() for s in self.steps],
             "unrecognised": [{"path": c.path, "old": c.old, "new": c.new}
                              for c in self.unrecognised],
@@ -652,6 +609,16 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _with_sources(changes: list[Change], a: dict, b: dict) -> list[Change]:
+    """Each change with where its old and new values came from (a collapsed `block.X` change
+    takes the first stage's)."""
+    def source(table: dict, path: str) -> str:
+        found = table.get(path) or table.get(f"stages[0].{path}")
+        return found.source.text() if found else ""
+    return [dataclasses.replace(c, old_source=source(a, c.path), new_source=source(b, c.path))
+            for c in changes]
+
+
 def _load(source: "str | os.PathLike | Spec", overrides=()) -> tuple[Spec, ArchGraph]:
     from .resolver import resolve
     spec = source if isinstance(source, Spec) else load(source, list(overrides))
@@ -670,7 +637,8 @@ def diff_resolved(spec_a: Spec, graph_a: ArchGraph, spec_b: Spec, graph_b: ArchG
     sb = resolved_settings(spec_b, graph_b)
     stages = max(len(graph_a.stages), len(graph_b.stages))
     fa, fb = Features.of(graph_a), Features.of(graph_b)
-    changes = setting_changes(sa, sb, stages, (fa.stem, fb.stem))
+    changes = _with_sources(setting_changes(sa, sb, stages, (fa.stem, fb.stem)),
+                            settings_of(graph_a), settings_of(graph_b))
     steps = named_steps(fa, fb)
     unrecognised = [c for c in changes if not _explained(c.path, steps)]
     struct = structure(graph_a, graph_b)

@@ -6,6 +6,7 @@ squeeze-and-excitation, ...). Nodes are stored in topological order; `Node.input
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Iterator, Mapping, NamedTuple, Sequence
@@ -19,6 +20,11 @@ Shape = tuple[int, ...]  # (C, H, W) for feature maps, (C,) after global pooling
 FUNCTIONAL_KINDS = frozenset({"input", "add", "mul", "split_sum"})
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+#: Node kinds whose outputs count as activations, as pycls counts them (`conv2d_cx`,
+#: `linear_cx`, `pool2d_cx`): conv, linear and pooling layers; norms, activation functions,
+#: global pooling and element-wise ops add none.
+ACTS_KINDS = frozenset({"conv2d", "linear", "max_pool", "avg_pool"})
 
 
 
@@ -55,6 +61,12 @@ class Node(NamedTuple):
     @property
     def out_channels(self) -> int:
         return self.out_shape[-1] if self.channels_last else self.out_shape[0]
+
+    @property
+    def acts(self) -> int:
+        """Activations (pycls's `acts`): output elements at batch 1 of a conv, linear or pooling
+        layer (`ACTS_KINDS`), else 0."""
+        return math.prod(self.out_shape) if self.kind in ACTS_KINDS else 0
 
     @property
     def is_module(self) -> bool:
@@ -139,6 +151,15 @@ class ArchGraph:
     @property
     def macs(self) -> int:
         return sum(n.macs for n in self.nodes)
+
+    @property
+    def acts(self) -> int:
+        """pycls's `acts`: output elements of every conv, linear and pooling layer at batch 1."""
+        return sum(n.acts for n in self.nodes)
+
+    def section_acts(self, group_id: str) -> int:
+        """`acts` of the nodes inside one group (a section: `stem`, `stages.2`, `head`)."""
+        return sum(n.acts for n in self.under(group_id))
 
     @property
     def flops(self) -> int:

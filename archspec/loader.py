@@ -14,17 +14,18 @@ from typing import Any
 import yaml
 
 from .errors import Location, Path, Problem, SpecError, format_path
+from .merge import MergeNote, Schema, merge
 
 
 @dataclass
 class SourceMap:
-    """Where each YAML path was written: the key's location and the value's location."""
+    """Where each YAML path was written: the key's location and the value's location; which
+    settings a type change carried over (path -> how), and the notes inheritance left."""
 
     keys: dict[Path, Location] = field(default_factory=dict)
     values: dict[Path, Location] = field(default_factory=dict)
-    files: list[str] = field(default_factory=list)
-    """Every file read (real paths): the spec and its `base:` chain (the summary cache's
-    dependencies)."""
+    carried: dict[Path, str] = field(default_factory=dict)
+    notes: list[MergeNote] = field(default_factory=list)
 
     def value(self, path: Path) -> Location | None:
         """Location of the value at `path`, or of its nearest written ancestor."""
@@ -42,13 +43,30 @@ class SourceMap:
 
     def drop_below(self, prefix: Path) -> None:
         n = len(prefix)
-        for table in (self.keys, self.values):
+        for table in (self.keys, self.values, self.carried):
             for p in [p for p in table if p[:n] == prefix and len(p) > n]:
                 del table[p]
+
+    def forget(self, path: Path) -> None:
+        """No file wrote `path` any more (inheritance removed it)."""
+        self.drop_below(path)
+        for table in (self.keys, self.values, self.carried):
+            table.pop(path, None)
+
+    def copy_from(self, other: "SourceMap", prefix: Path) -> None:
+        """Take `other`'s locations at and below `prefix`."""
+        n = len(prefix)
+        for name in ("keys", "values", "carried"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            for p, loc in theirs.items():
+                if p[:n] == prefix:
+                    mine[p] = loc
 
     def update(self, other: "SourceMap") -> None:
         self.keys.update(other.keys)
         self.values.update(other.values)
+        self.carried.update(other.carried)
+        self.notes.extend(other.notes)
 
 
 class SpecLoader(yaml.SafeLoader):
@@ -179,37 +197,6 @@ def read_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
     return data, reader.sources
 
 
-def deep_merge(base: Any, over: Any, base_src: SourceMap, over_src: SourceMap,
-               path: Path = ()) -> Any:
-    """Mappings merge key by key; lists and scalars replace, and so does a mapping whose `type`
-    differs from the inherited one (a patchify stem keeps nothing of a classic one). Source maps
-    follow the data."""
-    if isinstance(base, dict) and isinstance(over, dict) \
-            and over.get("type", base.get("type")) == base.get("type"):
-        out = dict(base)
-        for key, value in over.items():
-            if key in out:
-                out[key] = deep_merge(out[key], value, base_src, over_src, path + (key,))
-            else:
-                out[key] = value
-                _copy_sources(over_src, base_src, path + (key,))
-        if path in over_src.values:
-            base_src.values.setdefault(path, over_src.values[path])
-        return out
-    base_src.drop_below(path)
-    _copy_sources(over_src, base_src, path)
-    return copy.deepcopy(over)
-
-
-def _copy_sources(src: SourceMap, dst: SourceMap, prefix: Path) -> None:
-    n = len(prefix)
-    for table_name in ("keys", "values"):
-        s, d = getattr(src, table_name), getattr(dst, table_name)
-        for p, loc in s.items():
-            if p[:n] == prefix:
-                d[p] = loc
-
-
 def display_path(path: str) -> str:
     """Paths in messages: relative to the working directory when that is shorter."""
     try:
@@ -219,8 +206,10 @@ def display_path(path: str) -> str:
     return rel if len(rel) < len(path) else path
 
 
-def load_file(path: str | os.PathLike, _chain: tuple[str, ...] = ()) -> tuple[dict, SourceMap]:
-    """Load a spec file and everything it inherits through `base:`."""
+def load_file(path: str | os.PathLike, schema: Schema = lambda path: None,
+              _chain: tuple[str, ...] = ()) -> tuple[dict, SourceMap]:
+    """Load a spec file and everything it inherits through `base:`, merged by the rules of
+    `archspec.merge` (`schema` says which settings are typed)."""
     real = os.path.realpath(path)
     shown = display_path(str(path))
     if real in _chain:
@@ -237,7 +226,6 @@ def load_file(path: str | os.PathLike, _chain: tuple[str, ...] = ()) -> tuple[di
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
         raise SpecError([Problem(Location(shown), "<file>", f"cannot read spec: {exc}")])
     data, sources = read_yaml(text, shown)
-    sources.files.append(real)
     if not isinstance(data, dict):
         raise SpecError([Problem(sources.value(()) or Location(shown), "<spec>",
                                  f"expected a mapping of settings, got {type(data).__name__}",
@@ -258,11 +246,10 @@ def load_file(path: str | os.PathLike, _chain: tuple[str, ...] = ()) -> tuple[di
         cycle = " -> ".join(display_path(p) for p in _chain + (real, os.path.realpath(base_path)))
         raise SpecError([Problem(base_loc, "base", f"inheritance cycle: {cycle}",
                                  "remove `base:` from one of these files")])
-    base_data, base_sources = load_file(base_path, _chain + (real,))
+    base_data, base_sources = load_file(base_path, schema, _chain + (real,))
     sources.keys.pop(("base",), None)
     sources.values.pop(("base",), None)
-    merged = deep_merge(base_data, data, base_sources, sources)
-    base_sources.files.extend(sources.files)
+    merged = merge(base_data, data, base_sources, sources, schema)
     return merged, base_sources
 
 
@@ -286,38 +273,68 @@ def parse_override(text: str) -> tuple[Path, Any]:
     return path, value
 
 
-def apply_overrides(data: dict, sources: SourceMap, overrides: list[str]) -> dict:
-    """Apply `--set PATH=VALUE` overrides; each value's source is the override itself."""
+def apply_overrides(data: dict, sources: SourceMap, overrides: list[str],
+                    schema: Schema = lambda path: None) -> dict:
+    """Apply `--set PATH=VALUE` overrides, each one more layer merged by the inheritance rules
+    (a list entry is set in place); each value's source is the override itself."""
     data = copy.deepcopy(data)
     for text in overrides:
         path, value = parse_override(text)
         where = Location(f"--set {text}")
-        node: Any = data
-        for i, elem in enumerate(path[:-1]):
-            if isinstance(node, list):
-                if not isinstance(elem, int) or not 0 <= elem < len(node):
-                    raise SpecError([Problem(where, format_path(path[: i + 1]),
-                                             f"no list entry {elem} (the list has {len(node)})")])
-                node = node[elem]
-                continue
-            if not isinstance(node, dict):
-                raise SpecError([Problem(where, format_path(path[:i]),
-                                         f"cannot set '{elem}' inside a {type(node).__name__}")])
-            if elem not in node or node[elem] is None:
+        if _through_list(data, path):
+            _set_in_list(data, path, value, where)
+            sources.forget(path)
+            sources.keys[path] = where
+            sources.values[path] = where
+            continue
+        layer: Any = value
+        for elem in reversed(path):
+            layer = {elem: layer}
+        data = merge(data, layer, sources, _sources_of(layer, where), schema)
+    return data
+
+
+def _sources_of(value: Any, where: Location, path: Path = ()) -> SourceMap:
+    """A source map placing every path of `value` at `where`."""
+    out = SourceMap()
+    stack = [(path, value)]
+    while stack:
+        here, item = stack.pop()
+        out.values[here] = where
+        if here:
+            out.keys[here] = where
+        if isinstance(item, dict):
+            stack += [(here + (k,), v) for k, v in item.items()]
+        elif isinstance(item, list):
+            stack += [(here + (i,), v) for i, v in enumerate(item)]
+    return out
+
+
+def _through_list(data: Any, path: Path) -> bool:
+    """Whether `path` goes through (or ends in) an entry of a list."""
+    node = data
+    for elem in path[:-1]:
+        if isinstance(node, list):
+            return True
+        if not isinstance(node, dict) or elem not in node:
+            return False
+        node = node[elem]
+    return isinstance(node, list)
+
+
+def _set_in_list(data: Any, path: Path, value: Any, where: Location) -> None:
+    node: Any = data
+    for i, elem in enumerate(path):
+        if isinstance(node, list):
+            if not isinstance(elem, int) or not 0 <= elem < len(node):
+                raise SpecError([Problem(where, format_path(path[: i + 1]),
+                                         f"no list entry {elem} (the list has {len(node)})")])
+        elif not isinstance(node, dict):
+            raise SpecError([Problem(where, format_path(path[:i]),
+                                     f"cannot set '{elem}' inside a {type(node).__name__}")])
+        if i == len(path) - 1:
+            node[elem] = value
+        else:
+            if isinstance(node, dict) and not isinstance(node.get(elem), (dict, list)):
                 node[elem] = {}
             node = node[elem]
-        last = path[-1]
-        if isinstance(node, list):
-            if not isinstance(last, int) or not 0 <= last < len(node):
-                raise SpecError([Problem(where, format_path(path),
-                                         f"no list entry {last} (the list has {len(node)})")])
-            node[last] = value
-        elif isinstance(node, dict):
-            node[last] = value
-        else:
-            raise SpecError([Problem(where, format_path(path[:-1]),
-                                     f"cannot set '{last}' inside a {type(node).__name__}")])
-        sources.drop_below(path)
-        sources.keys[path] = where
-        sources.values[path] = where
-    return data

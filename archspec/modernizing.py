@@ -16,8 +16,9 @@ import yaml
 
 from .errors import Problem, SpecError
 from .ir import ArchGraph
-from .loader import SourceMap, deep_merge, load_file
-from .spec import Spec, load
+from .loader import SourceMap, load_file
+from .merge import merge
+from .spec import Spec, load, typed_setting
 
 #: marks files this command wrote, so `--overwrite` replaces only those
 HEADER = "# written by `archspec modernize`"
@@ -170,6 +171,8 @@ def _inverted_bottleneck(s: State, o: Options) -> list[tuple[str, dict]] | str:
     for key in ("norm", "activation", "se"):  # what the block carried over its family
         if s.block.get(key) is not None:
             block[key] = copy.deepcopy(s.block[key])
+    if s.block.get("groups", "depthwise") != "depthwise":  # a type change carries `groups` over
+        block["groups"] = "depthwise"  # (archspec.merge); the inverted bottleneck is depthwise
     widths = _per_stage(s, "block_widths", o.block_widths) or _spatial_widths(s)
     return [("inverted_bottleneck", {"stages": {"widths": list(widths)}, "block": block})]
 
@@ -302,7 +305,7 @@ def plan_chain(source: "str | os.PathLike", steps: "list[str] | None" = None,
     from .resolver import resolve
     options = options or Options()
     keys = select_steps(steps, skip)
-    data, _ = load_file(str(source))
+    data, _ = load_file(str(source), typed_setting)
     spec = load(source)
     state = State(data, spec, resolve(spec))
     chain = Chain([ChainStep("start", spec.name, "start", {}, spec, state.graph)])
@@ -323,7 +326,9 @@ def plan_chain(source: "str | os.PathLike", steps: "list[str] | None" = None,
 
 def _apply(state: State, settings: dict, name: str, description: str, key: str) -> State:
     from .resolver import resolve
-    data = deep_merge(state.data, copy.deepcopy(settings), SourceMap(), SourceMap())
+    # the same rules as loading the written chain (archspec.merge), so what is planned here is
+    # what the inheriting files resolve to
+    data = merge(state.data, copy.deepcopy(settings), SourceMap(), SourceMap(), typed_setting)
     data.update(name=name, description=description)
     try:
         spec = load(data)
@@ -357,9 +362,10 @@ def _yaml_text(step: ChainStep, index: int, base: str) -> str:
     return "\n".join(head) + "\n" + yaml.dump(body, Dumper=_Dumper, sort_keys=False, width=100)
 
 
-def _check_writable(out_dir: str, names: list[str], overwrite: bool) -> None:
-    """Refuse to replace a file unless --overwrite; even then, only files this command wrote."""
-    for name in names + ["README.md"]:
+def check_writable(out_dir: str, names: list[str], overwrite: bool, header: str = HEADER) -> None:
+    """Refuse to replace a file unless --overwrite; even then, remove only stale `.yaml` files
+    that start with `header` (written by this command)."""
+    for name in names:
         path = os.path.join(out_dir, name)
         if os.path.exists(path) and not overwrite:
             raise SpecError([Problem(None, "--output", f"'{path}' exists; not overwriting it",
@@ -368,13 +374,13 @@ def _check_writable(out_dir: str, names: list[str], overwrite: bool) -> None:
         return
     for name in os.listdir(out_dir):  # a previous run's chain, which would break `diff --chain`
         path = os.path.join(out_dir, name)
-        if name.endswith(".yaml") and name not in names and _ours(path):
+        if name.endswith(".yaml") and name not in names and _ours(path, header):
             os.remove(path)
 
 
-def _ours(path: str) -> bool:
+def _ours(path: str, header: str) -> bool:
     with open(path, encoding="utf-8") as f:
-        return f.readline().startswith(HEADER)
+        return f.readline().startswith(header)
 
 
 def write_chain(chain: Chain, source: "str | os.PathLike", out_dir: "str | os.PathLike",
@@ -382,7 +388,7 @@ def write_chain(chain: Chain, source: "str | os.PathLike", out_dir: "str | os.Pa
     """Write one YAML per step (each `base:` the previous) and README.md; return the paths."""
     out_dir = str(out_dir)
     names = [_file_name(i, step) for i, step in enumerate(chain)]
-    _check_writable(out_dir, names, overwrite)
+    check_writable(out_dir, names + ["README.md"], overwrite)
     os.makedirs(out_dir, exist_ok=True)
     base = os.path.relpath(os.path.abspath(source), os.path.abspath(out_dir))
     paths = []

@@ -10,6 +10,7 @@ from .blocks.stems import StemContext
 from .errors import Path, Problem, SpecError, format_path
 from .ir import ArchGraph
 from .primitives import Builder, Tensor
+from .provenance import as_attrs, resolved_settings
 from .scaling import Scaling
 from .spec import Spec
 
@@ -38,11 +39,16 @@ def resolve(spec: Spec) -> ArchGraph:
     if problems:
         raise SpecError(problems)
     if not scaling.identity:
+        b.source = _where(spec, ("width_multiplier",) if scaling.width != 1
+                          else ("depth_multiplier",))
         b.note(f"scaled: {scaling.rule()}: stage widths {_text(spec.stages.widths)} -> "
                f"{_text(widths)}, depths -> {_text(depths)}")
+    b.notes += [note.text() for note in spec.notes]
+    blocks, block_paths = spec.stage_blocks(len(depths))
+    settings = resolved_settings(spec, depths, widths, strides, blocks, block_paths)
     graph = b.finish(spec.name, spec.description, (spec.input.channels, h, w),
                      attrs={"source": spec.path, "init": spec.init.model_dump(),
-                            "scaling": scaling.as_dict(),
+                            "scaling": scaling.as_dict(), "settings": as_attrs(settings),
                             # the validated spec, so a module can write it into checkpoints
                             "spec": spec.model_dump(mode="json")})
     graph.lint()
@@ -134,8 +140,10 @@ def _stage_layout(spec: Spec) -> tuple[list[int], list[int]]:
         if st.ratio is None or st.unit is None:
             missing = "unit" if st.ratio is not None else "ratio" if st.unit is not None \
                 else "depths"
+            replaced = [n.message for n in spec.notes if n.kind == "replaced"]
             problem(("stages",), f"required setting `{missing}` is missing",
-                    "give `depths: [3, 4, 6, 3]`, or `ratio: [1, 1, 3, 1]` with `unit: 3`")
+                    "give `depths: [3, 4, 6, 3]`, or `ratio: [1, 1, 3, 1]` with `unit: 3`"
+                    + "".join(f" ({r})" for r in replaced))
             depths = [1] * n
         else:
             depths = [r * st.unit for r in st.ratio]

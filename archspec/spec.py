@@ -19,6 +19,7 @@ from .blocks import BLOCKS, DOWNSAMPLES, STEMS
 from .blocks.base import Activation, BlockSpecBase, Model, NormSpec, field_docs
 from .errors import Location, Path, Problem, SpecError, did_you_mean, format_path
 from .loader import SourceMap, apply_overrides, load_file
+from .merge import MergeNote, TypedSetting, merge
 
 BlockSpec = Annotated[Union[tuple(BLOCKS.values())], Field(discriminator="type")]  # type: ignore
 StemSpec = Annotated[Union[tuple(STEMS.values())], Field(discriminator="type")]  # type: ignore
@@ -186,6 +187,7 @@ class Spec(Model):
 
     _path: str | None = PrivateAttr(default=None)
     _sources: SourceMap = PrivateAttr(default_factory=SourceMap)
+    _stage_notes: list[MergeNote] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -206,10 +208,24 @@ class Spec(Model):
     def location(self, path: Path) -> Location | None:
         return self._sources.value(path)
 
+    @property
+    def notes(self) -> list[MergeNote]:
+        """What inheritance did that a reader should know (archspec.merge), stage overrides
+        included once `stage_blocks` has run."""
+        return self._sources.notes + [n for n in self._stage_notes
+                                      if n not in self._sources.notes]
+
+    def strict_problems(self) -> list[Problem]:
+        """Under --strict, every setting a type change dropped is an error."""
+        return [n.problem() for n in self.notes if n.kind == "dropped"]
+
     def stage_blocks(self, num_stages: int) -> tuple[list[BlockSpecBase], list[Path]]:
         """The block of each stage (block + that stage's override) and the YAML path of each."""
         base = self.block.model_dump(exclude_unset=True, mode="python")
         base["type"] = self.block.type
+        in_block = {("stages", "overrides", -1) + p[1:]: loc
+                    for p, loc in self._sources.values.items() if p[:1] == ("block",)}
+        notes: list[MergeNote] = []
         blocks: list[BlockSpecBase] = []
         paths: list[Path] = []
         problems: list[Problem] = []
@@ -220,8 +236,11 @@ class Spec(Model):
                 paths.append(("block",))
                 continue
             same = override.get("type", self.block.type) == self.block.type
-            merged = {**base, **override} if same else dict(override)
             here: Path = ("stages", "overrides", i)
+            # the same rules as inheritance: `block` is the base of each stage's override
+            scratch = SourceMap(values={here + p[3:]: loc for p, loc in in_block.items()})
+            merged = merge(base, override, scratch, self._sources, typed_setting, here)
+            notes += scratch.notes
             try:
                 blocks.append(_block_adapter().validate_python(merged))
             except pydantic.ValidationError as exc:
@@ -232,6 +251,7 @@ class Spec(Model):
             paths.append(here)
         if problems:
             raise SpecError(problems)
+        self._stage_notes = notes
         return blocks, paths
 
 
@@ -241,9 +261,9 @@ def load(source: str | os.PathLike | dict, overrides: list[str] | tuple[str, ...
         data, sources, path = dict(source), SourceMap(), None
     else:
         path = str(source)
-        data, sources = load_file(path)
+        data, sources = load_file(path, typed_setting)
     if overrides:
-        data = apply_overrides(data, sources, list(overrides))
+        data = apply_overrides(data, sources, list(overrides), typed_setting)
     return validate(data, sources, path)
 
 
@@ -275,6 +295,50 @@ def _check_overrides(spec: Spec) -> None:
                                     did_you_mean(override["type"], known)))
     if problems:
         raise SpecError(problems)
+
+
+# ---- what inheritance needs to know: the typed settings (archspec.merge) -------------------
+
+def _settings(cls: type) -> dict[str, Any]:
+    """A model's settings (all but `type`) with their defaults, as plain data."""
+    out = {}
+    for name, info in cls.model_fields.items():
+        if name != "type":
+            default = info.get_default(call_default_factory=True)
+            out[name] = default.model_dump(mode="json") if isinstance(default, Model) else default
+    return out
+
+
+def _of_registry(registry: dict[str, type]):
+    return lambda tag: _settings(registry[tag]) if tag in registry else None
+
+
+def _per_type(cls: type, table: dict[str, tuple[str, ...]]):
+    """One model for several types, each type with only some of its settings."""
+    return lambda tag: {k: v for k, v in _settings(cls).items() if k in table[tag]} \
+        if tag in table else None
+
+
+_BLOCK = TypedSetting("block", None, _of_registry(BLOCKS))
+#: path (stage indices as "*") -> the typed setting there; any `norm` is a typed setting too
+TYPED: dict[tuple, TypedSetting] = {
+    ("stem",): TypedSetting("stem", "classic", _of_registry(STEMS)),
+    ("block",): _BLOCK,
+    ("stages", "overrides", "*"): _BLOCK,
+    ("stages", "downsample"): TypedSetting("downsampling", "in_block",
+                                           _of_registry(DOWNSAMPLES)),
+    ("init",): TypedSetting("init", "kaiming_normal",
+                            _per_type(InitSpec, {"kaiming_normal": (), "trunc_normal": ("std",)})),
+}
+_NORM = TypedSetting("norm", None, _per_type(
+    NormSpec, {"batch_norm": ("eps", "momentum"), "layer_norm": ("eps",), "none": ()}))
+
+
+def typed_setting(path: Path) -> TypedSetting | None:
+    """What is typed at `path` (a mapping with a `type`, or its bare type name), if anything."""
+    if path and path[-1] == "norm":
+        return _NORM
+    return TYPED.get(tuple("*" if isinstance(p, int) else p for p in path))
 
 
 # ---- pydantic errors -> located problems ---------------------------------------------------

@@ -11,11 +11,24 @@ FLOPS_CONVENTION = ("flops = 2 x macs: multiply-accumulates of conv and linear l
                     "norms, activations, pooling and additions are not counted")
 
 
-def _section(group: Group) -> dict[str, Any]:
+#: the training-memory estimate `build`, `list` and `summary` show: per-sample counts at this
+#: batch size and dtype (see archspec/activations.py)
+MEMORY_BATCH, MEMORY_DTYPE = 32, "float32"
+
+ACTS_CONVENTION = ("acts = output elements of every conv, linear and pooling layer at batch 1 "
+                   "(pycls's convention)")
+MEMORY_CONVENTION = ("train_memory = tensors autograd keeps for backward in one training "
+                     "forward pass, each counted once, at batch_size and dtype (analytic "
+                     "estimate; parameters, gradients and optimizer state excluded)")
+
+
+def _section(graph: ArchGraph, group: Group, memory: Any) -> dict[str, Any]:
     row: dict[str, Any] = {"name": group.id, "kind": group.kind,
                            "family": group.attrs.get("family", group.kind),
                            "output_shape": list(group.out_shape),
-                           "params": group.params, "macs": group.macs}
+                           "params": group.params, "macs": group.macs,
+                           "acts": graph.section_acts(group.id),
+                           "train_memory_bytes": memory.per_section[group.id]}
     if group.kind == "stage":
         row["depth"] = group.attrs["depth"]
         row["stride"] = group.attrs["stride"]
@@ -24,7 +37,9 @@ def _section(group: Group) -> dict[str, Any]:
 
 def summarize(graph: ArchGraph) -> dict[str, Any]:
     """Everything `build --json` reports, from the IR."""
-    sections = [_section(g) for g in graph.sections]
+    from .activations import training_memory
+    memory = training_memory(graph, MEMORY_BATCH, MEMORY_DTYPE)
+    sections = [_section(graph, g, memory) for g in graph.sections]
     return {
         "name": graph.name,
         "description": graph.description,
@@ -33,6 +48,10 @@ def summarize(graph: ArchGraph) -> dict[str, Any]:
         "macs": graph.macs,
         "flops": graph.flops,
         "flops_convention": FLOPS_CONVENTION,
+        "acts": graph.acts,
+        "acts_convention": ACTS_CONVENTION,
+        "train_memory": {"bytes": memory.total, "batch_size": memory.batch_size,
+                         "dtype": memory.dtype, "convention": MEMORY_CONVENTION},
         "input_shape": list(graph.input_shape),
         "output_shape": list(graph.output_shape),
         "stem": next(s for s in sections if s["kind"] != "stage" and s["name"] == "stem"),
@@ -56,15 +75,16 @@ def shape_text(shape: list[int] | tuple[int, ...]) -> str:
 
 
 def format_table(summary: dict[str, Any]) -> str:
-    header = ("section", "blocks", "family", "output", "params", "MACs")
+    header = ("section", "blocks", "family", "output", "params", "MACs", "acts")
     rows = []
     for s in [summary["stem"], *summary["stages"], summary["head"]]:
         rows.append((s["name"], str(s.get("depth", "-")), s["family"],
-                     shape_text(s["output_shape"]), f"{s['params']:,}", human(s["macs"])))
+                     shape_text(s["output_shape"]), f"{s['params']:,}", human(s["macs"]),
+                     human(s["acts"])))
     rows.append(("total", str(sum(s["depth"] for s in summary["stages"])), "", "",
-                 f"{summary['params']:,}", human(summary["macs"])))
+                 f"{summary['params']:,}", human(summary["macs"]), human(summary["acts"])))
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
-    right = {1, 4, 5}
+    right = {1, 4, 5, 6}
 
     def line(r: tuple[str, ...]) -> str:
         return "  ".join(c.rjust(w) if i in right else c.ljust(w)
@@ -81,6 +101,9 @@ def format_table(summary: dict[str, Any]) -> str:
     out += [line(r) for r in rows[:-1]] + [rule, line(rows[-1]), ""]
     out.append(f"params {summary['params']:,}   MACs {summary['macs']:,} ({human(summary['macs'])})"
                f"   FLOPs {human(summary['flops'])} (2 x MACs)")
+    mem = summary["train_memory"]
+    out.append(f"acts {summary['acts']:,} (conv/linear/pool outputs)   training activation "
+               f"memory ~{human(mem['bytes'], 'B')} at batch {mem['batch_size']}, {mem['dtype']}")
     for note in summary["notes"]:
         out.append(f"note: {note}")
     return "\n".join(out)

@@ -24,6 +24,10 @@ class ZooEntry:
     family: str
     params: int
     macs: int
+    acts: int
+    """pycls's activations: output elements of conv, linear and pooling layers at batch 1."""
+    train_memory: int
+    """Training activation memory estimate in bytes (summary.MEMORY_BATCH, MEMORY_DTYPE)."""
     input_size: str
     description: str
 
@@ -41,12 +45,16 @@ def family_of(graph: ArchGraph) -> str:
 
 
 def entry(path: str | os.PathLike) -> ZooEntry:
-    """The row of one spec (from the summary cache when the spec is unchanged)."""
-    from .summary_cache import summary
-    row = summary(path)
-    return ZooEntry(name=row["name"], file=pathlib.Path(path).name, family=row["family"],
-                    params=row["params"], macs=row["macs"], input_size=row["input_size"],
-                    description=row["description"])
+    from . import resolve
+    from .activations import training_memory
+    from .summary import MEMORY_BATCH, MEMORY_DTYPE
+    graph = resolve(path)
+    _, h, w = graph.input_shape
+    return ZooEntry(name=graph.name, file=pathlib.Path(path).name, family=family_of(graph),
+                    params=graph.params, macs=graph.macs, acts=graph.acts,
+                    train_memory=training_memory(graph, MEMORY_BATCH, MEMORY_DTYPE).total,
+                    input_size=f"{h}x{w}",
+                    description=graph.description)
 
 
 def entries(folder: str | os.PathLike = DEFAULT_FOLDER) -> tuple[list[ZooEntry], list[SpecError]]:

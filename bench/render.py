@@ -1,6 +1,7 @@
 """How long diagrams of big networks take: resolve, build the DOT, draw the SVG.
 
-    python bench/render.py                      # resnet152 (and convnext_base when present)
+    python bench/render.py                      # resnet152, convnext_base, convnext_large
+    python bench/render.py --collapse           # layer level, runs of identical blocks collapsed
     python bench/render.py specs/resnet50.yaml --level block --repeat 5
 
 Each timing is the median of --repeat runs, printed in seconds and as a ratio to a baseline run
@@ -27,7 +28,7 @@ import archspec  # noqa: E402
 from archspec.lower import graphviz as gv  # noqa: E402
 
 BASELINE = ROOT / "specs" / "resnet18.yaml"
-DEFAULT_SPECS = ["resnet152", "convnext_base"]
+DEFAULT_SPECS = ["resnet152", "convnext_base", "convnext_large"]
 
 
 def median_time(fn, repeat: int) -> float:
@@ -56,6 +57,8 @@ def main() -> int:
     p.add_argument("specs", nargs="*", help="spec files (default: resnet152, convnext_base)")
     p.add_argument("--level", default="layer", choices=gv.LEVELS)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--collapse", action="store_true",
+                   help="layer level: first block of each run in full, the rest counted")
     args = p.parse_args()
     specs = [pathlib.Path(s) for s in args.specs] or [
         ROOT / "specs" / f"{name}.yaml" for name in DEFAULT_SPECS
@@ -70,8 +73,8 @@ def main() -> int:
             print(f"{choice:5s} first call (compiles graphviz.wasm): "
                   f"{time.perf_counter() - start:.2f} s")
 
-        def draw(graph, level, html=renderer.html_labels):
-            source = gv.to_dot(graph, level, html_labels=html).source
+        def draw(graph, level, html=renderer.html_labels, collapse=args.collapse):
+            source = gv.to_dot(graph, level, html_labels=html, collapse=collapse).source
             return renderer.draw(source, "svg")
 
         base = median_time(lambda: draw(base_graph, "stage"), args.repeat)
@@ -80,12 +83,14 @@ def main() -> int:
             t_resolve = median_time(lambda: archspec.resolve(spec), args.repeat)
             graph = archspec.resolve(spec)
             t_dot = median_time(lambda: gv.to_dot(graph, args.level,
-                                                  html_labels=renderer.html_labels).source,
+                                                  html_labels=renderer.html_labels,
+                                                  collapse=args.collapse).source,
                                 args.repeat)
             t_draw = median_time(lambda: draw(graph, args.level), args.repeat)
             svg = draw(graph, args.level)
             total = t_resolve + t_draw
-            print(f"{choice:5s} {graph.name} {args.level}-level svg ({len(graph.nodes)} layers, "
+            what = f"{args.level}-level{' collapsed' if args.collapse else ''}"
+            print(f"{choice:5s} {graph.name} {what} svg ({len(graph.nodes)} layers, "
                   f"{len(svg) / 1e6:.1f} MB): resolve {t_resolve:.2f} s, DOT {t_dot:.2f} s, "
                   f"DOT+draw {t_draw:.2f} s, total {total:.2f} s = {total / base:.1f}x baseline")
     return 0

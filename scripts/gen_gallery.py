@@ -4,7 +4,10 @@
 
 One spec per block family (the family of a spec: the block types of its stages): the spec of
 that family with the fewest layers, drawn at stage, block and layer level. New families in
-specs/ join the gallery the next time this runs. SVGs no longer produced are removed.
+specs/ join the gallery the next time this runs. Then figures of what changes: one step of the
+modernization roadmap and one zoo pair as `diff --render` draws them (A and B side by side),
+and the largest zoo network at layer level with `--collapse`. SVGs no longer produced are
+removed.
 """
 from __future__ import annotations
 
@@ -20,6 +23,17 @@ from archspec.commands.render import write_atomic  # noqa: E402
 from archspec.lower import graphviz as gv  # noqa: E402
 
 SPECS = ROOT / "specs"
+ROADMAP = SPECS / "roadmap" / "resnet50_to_convnext_t"
+#: (file stem, A, B, what the figure shows)
+DIFFS = [
+    ("roadmap_separate_downsampling", ROADMAP / "12_layer_norm.yaml",
+     ROADMAP / "13_separate_downsampling.yaml",
+     "The last step of the ResNet-50 to ConvNeXt-T roadmap (docs/roadmap.md): separate "
+     "downsampling layers (LN, then a 2x2/2 conv) added to stages 1-3, LN after the stem and "
+     "in the head, the blocks' pointwise convs become linear layers with layer scale."),
+    ("diff_resnet50_resnext50", SPECS / "resnet50.yaml", SPECS / "resnext50_32x4d.yaml",
+     "ResNet-50 against ResNeXt-50 32x4d: every block changes, identically within a run."),
+]
 DOCS = ROOT / "docs"
 OUT = DOCS / "gallery"
 
@@ -69,6 +83,7 @@ def main() -> int:
             lines += [f"### {level} level", "",
                       f"`python cli.py render {rel} -o {name}.{level}.svg --level {level}`", "",
                       f"![{name} at {level} level](gallery/{file.name})", ""]
+    lines += _diff_sections(renderer, written) + _collapsed_section(renderer, written)
     for stale in OUT.glob("*.svg"):
         if stale.name not in written:
             stale.unlink()
@@ -77,6 +92,48 @@ def main() -> int:
     print(f"wrote docs/gallery.md and {len(written)} SVGs ({total / 1e6:.1f} MB) "
           f"for {len(chosen)} families: {', '.join(sorted(chosen))}")
     return 0
+
+
+def _diff_sections(renderer: gv.Renderer, written: set[str]) -> list[str]:
+    from archspec.commands.diff import block_changes, diff_figure
+    from archspec.diffing import _load, diff_resolved
+    lines = ["## Diffs", "",
+             "`diff --render` draws A and B side by side: blocks only B has ADDED (blue, "
+             "solid), blocks only A has REMOVED (vermillion, dotted, in their place in A), "
+             "blocks that differ CHANGED (orange, dashed) with what changed in them; the named "
+             "steps head the figure (docs/diff.md).", ""]
+    for stem, a, b, what in DIFFS:
+        a, b = a.relative_to(ROOT), b.relative_to(ROOT)
+        spec_a, graph_a = _load(a)
+        spec_b, graph_b = _load(b)
+        d = diff_resolved(spec_a, graph_a, spec_b, graph_b)
+        dot = diff_figure(d, graph_a, graph_b, block_changes(d, graph_a, graph_b),
+                          html_labels=renderer.html_labels)
+        file = OUT / f"{stem}.svg"
+        write_atomic(str(file), renderer.draw(dot.source, "svg"))
+        written.add(file.name)
+        lines += [f"### {graph_a.name} \u2192 {graph_b.name}", "", what, "",
+                  f"`python cli.py diff {a.as_posix()} {b.as_posix()} --render {stem}.svg`", "",
+                  f"![{stem}](gallery/{file.name})", ""]
+    return lines
+
+
+def _collapsed_section(renderer: gv.Renderer, written: set[str]) -> list[str]:
+    """The zoo's network with the most layers, at layer level with --collapse."""
+    paths = sorted(p.relative_to(ROOT) for p in SPECS.glob("*.yaml"))
+    graphs = [(len(archspec.resolve(p).nodes), p.stem, p) for p in paths]
+    _, name, path = max(graphs)
+    graph = archspec.resolve(path)
+    file = OUT / f"{name}.layer.collapsed.svg"
+    source = gv.to_dot(graph, "layer", collapse=True, html_labels=renderer.html_labels).source
+    write_atomic(str(file), renderer.draw(source, "svg"))
+    written.add(file.name)
+    return ["## A big network, collapsed", "",
+            f"`{path.as_posix()}` ({len(graph.nodes)} layers, the most in the zoo) at layer "
+            "level with `--collapse`: of each run of identical blocks the first is drawn in "
+            "full, the rest as one counted box.", "",
+            f"`python cli.py render {path.as_posix()} -o {file.name} --level layer --collapse`",
+            "", f"![{name} at layer level, collapsed](gallery/{file.name})", ""]
 
 
 if __name__ == "__main__":

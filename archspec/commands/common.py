@@ -15,6 +15,12 @@ def add_spec_args(p: argparse.ArgumentParser, many: bool = False) -> None:
                         "--set block.groups=32 (repeatable; VALUE is YAML)")
 
 
+def add_strict(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--strict", action="store_true",
+                   help="a setting that inheritance dropped (a type change whose new type lacks "
+                        "it) is an error, not a note")
+
+
 def add_weights_args(p: argparse.ArgumentParser, with_path: bool = True) -> None:
     """--weights (optional), --source and --no-strict: how a checkpoint is loaded."""
     if with_path:

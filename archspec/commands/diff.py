@@ -16,11 +16,14 @@ def _signed(n: int, fmt=lambda v: f"{v:,}") -> str:
     return ("+" if n > 0 else "-" if n < 0 else "±") + fmt(abs(n))
 
 
-def format_diff(d) -> str:
+def format_diff(d, blocks: list[dict[str, Any]] | None = None, verbose: bool = True) -> str:
+    """The text report. blocks: what changed in each block (`block_changes`), runs of
+    identical changes collapsed; with verbose (or without blocks) every layer's change."""
     lines = [f"diff {d.a_name} -> {d.b_name}: "
              + ("architectural change" if d.architectural else "no architectural change")]
     lines += ["", "settings"]
-    lines += [f"  {c.text()}" for c in d.settings] or ["  (none)"]
+    lines += [f"  {c.text()}" + (f"  [{c.new_source}]" if c.new_source else "")
+              for c in d.settings] or ["  (none)"]
     lines += ["", "named steps"]
     for s in d.steps:
         lines.append(f"  {s.symbol} {s.name}" + (f": {s.detail}" if s.detail
@@ -42,10 +45,24 @@ def format_diff(d) -> str:
     for r in rows:
         lines.append("  " + "  ".join(c.rjust(w) if i in (1, 2, 3, 4) else c.ljust(w)
                                       for i, (c, w) in enumerate(zip(r, widths))).rstrip())
-    kinds_a, kinds_b = d.kinds
-    lines += ["", "structure"]
+    lines += _structure_lines(d, blocks, verbose)
+    return "\n".join(lines)
+
+
+def _structure_lines(d, blocks: list[dict[str, Any]] | None, verbose: bool) -> list[str]:
     if not d.structure:
-        lines.append("  (no layer added, removed or changed)")
+        return ["", "structure", "  (no layer added, removed or changed)"]
+    lines = []
+    if blocks is not None:
+        lines += ["", "structure (what changed in each block" +
+                  ("" if verbose else "; --verbose lists every layer") + ")"]
+        for row in blocks:
+            count = f" (x{row['count']})" if row["count"] > 1 else ""
+            lines.append(f"  {row['range']}: {row['change']}{count}")
+        if not verbose:
+            return lines
+    kinds_a, kinds_b = d.kinds
+    lines += ["", "structure (every layer)" if blocks is not None else "structure"]
     for owner, s in d.structure.items():
         parts = []
         if s["added"]:
@@ -59,7 +76,62 @@ def format_diff(d) -> str:
                 for i, ch in s["changed"].items()]
             parts.append(f"~{len(s['changed'])} changed ({'; '.join(changed)})")
         lines.append(f"  {owner}: " + "  ".join(parts))
-    return "\n".join(lines)
+    return lines
+
+
+# ---- what changed in each block ----------------------------------------------------------
+
+def side_marks(d) -> tuple[dict[str, str], dict[str, str]]:
+    """Marks for A's and B's diagrams from the structure diff: a block (or section) only B has
+    is `added` in B, one only A has `removed` in A, one with layers added, removed or changed
+    is `changed` in both."""
+    from ..diffing import _owner
+    owners_a = {_owner(i) for i in d.kinds[0]}
+    owners_b = {_owner(i) for i in d.kinds[1]}
+    marks_a: dict[str, str] = {}
+    marks_b: dict[str, str] = {}
+    for owner in d.structure:
+        in_a, in_b = owner in owners_a, owner in owners_b
+        if in_a:
+            marks_a[owner] = "changed" if in_b else "removed"
+        if in_b:
+            marks_b[owner] = "changed" if in_a else "added"
+    return marks_a, marks_b
+
+
+def block_changes(d, graph_a, graph_b) -> list[dict[str, Any]]:
+    """What changed in each block or section, in the block diagram's notation
+    ('3×3, 64 ⇒ 3×3, 128, g32'), with runs of consecutive blocks of one stage that changed
+    identically collapsed into one row ('stages.2.blocks.1-5', count 5)."""
+    from ..lower.graphviz import sequence_change, sequences
+    seq_a, seq_b = sequences(graph_a), sequences(graph_b)
+    rows: list[dict[str, Any]] = []
+    for owner, entry in d.structure.items():
+        if owner not in seq_a or owner not in seq_b:
+            change = "added: " if owner not in seq_a else "removed: "
+            change += " \u2192 ".join(seq_b.get(owner) or seq_a.get(owner) or ["(layers)"])
+        else:
+            change = sequence_change(seq_a[owner], seq_b[owner]) or _settings_only(owner, entry)
+        stage, _, index = owner.partition(".blocks.")
+        last = rows[-1] if rows else None
+        if last and index.isdigit() and last["change"] == change and last["stage"] == stage \
+                and last["last"] == int(index) - 1:
+            last["owners"].append(owner)
+            last["last"] = int(index)
+            last["count"] += 1
+            last["range"] = f"{last['owners'][0]}-{index}"
+        else:
+            rows.append({"range": owner, "owners": [owner], "change": change, "count": 1,
+                         "stage": stage, "last": int(index) if index.isdigit() else None})
+    return [{k: v for k, v in r.items() if k not in ("stage", "last")} for r in rows]
+
+
+def _settings_only(owner: str, entry: dict[str, Any]) -> str:
+    """A change the notation does not show (a norm's eps, an init flag): the layers' fields."""
+    parts = [f"{_short(owner, i)} " + ", ".join(f"{_FIELD.get(k, k)} {_v(v[0])}->{_v(v[1])}"
+                                                 for k, v in ch.items() if k != "param_shapes")
+             for i, ch in entry["changed"].items()]
+    return "; ".join(parts) or "layers added or removed"
 
 
 _FIELD = {"in_shape": "in", "out_shape": "out", "kernel_size": "kernel"}
@@ -171,31 +243,42 @@ def diff_marks(d) -> tuple[dict[str, str], list[str]]:
     return marks, removed
 
 
-def render_diff(d, spec_b: str, output: str, overrides=()) -> int:
-    """Draw B at block level with the diff marked; write FILE whole or not at all."""
-    from ..lower.graphviz import RenderError, render
-    from ..resolver import resolve
-    from ..spec import load
+def diff_figure(d, graph_a, graph_b, blocks: list[dict[str, Any]], **options: Any):
+    """A and B side by side at block level (a graphviz.Digraph), the diff marked, the named
+    steps under the title; options as `to_dot_diff` (html_labels, dpi, ...)."""
+    from ..lower.graphviz import to_dot_diff
+    marks_a, marks_b = side_marks(d)
+    changes = {owner: row["change"] for row in blocks for owner in row["owners"]}
+    heading = [f"{s.symbol} {s.name}" + (f": {s.detail}" if s.detail else "") for s in d.steps]
+    heading += [f"? {c.text()}" for c in d.unrecognised]
+    return to_dot_diff(graph_a, graph_b, marks_a, marks_b, changes,
+                       heading=heading or ["(no named step)"], **options)
+
+
+def render_diff(d, graph_a, graph_b, output: str, blocks: list[dict[str, Any]]) -> int:
+    """Draw A and B side by side at block level with the diff marked; write FILE whole or not
+    at all."""
+    from ..lower.graphviz import RenderError, find_renderer
     from .render import EXTENSIONS, write_atomic
     fmt = EXTENSIONS.get(os.path.splitext(output)[1].lower())
     if fmt not in ("svg", "png", "pdf", "dot"):
         print(f"archspec diff --render: expected a .svg, .png, .pdf or .dot file, got "
               f"'{output}'", file=sys.stderr)
         return 2
-    marks, removed = diff_marks(d)
-    graph = resolve(load(spec_b, list(overrides)))
-    if fmt == "dot":
-        from ..lower.graphviz import to_dot
-        data = to_dot(graph, "block", marks=marks, removed=removed).source.encode()
-    else:
-        try:
-            data, _ = render(graph, fmt, "block", marks=marks, removed=removed)
-        except RenderError as exc:
-            print(exc, file=sys.stderr)
-            return 1
+    marks_a, marks_b = side_marks(d)
+    try:
+        renderer = find_renderer(fmt) if fmt != "dot" else None
+        source = diff_figure(d, graph_a, graph_b, blocks,
+                             html_labels=renderer.html_labels if renderer else True).source
+        data = renderer.draw(source, fmt) if renderer else source.encode()
+    except RenderError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     write_atomic(output, data)
-    print(f"wrote {output} (block level of {graph.name}, {len(marks)} marked, "
-          f"{len(removed)} removed)", file=sys.stderr)
+    print(f"wrote {output} ({graph_a.name} and {graph_b.name} side by side at block level: "
+          f"{sum(m == 'added' for m in marks_b.values())} added, "
+          f"{sum(m == 'removed' for m in marks_a.values())} removed, "
+          f"{sum(m == 'changed' for m in marks_b.values())} changed)", file=sys.stderr)
     return 0
 
 
@@ -213,16 +296,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"archspec diff: expected two specs A B (or --chain S0 S1 ...), got "
               f"{len(args.specs)}", file=sys.stderr)
         return 2
-    from ..diffing import diff
-    d = diff(*args.specs)
+    from ..diffing import _load, diff_resolved
+    spec_a, graph_a = _load(args.specs[0])
+    spec_b, graph_b = _load(args.specs[1], args.overrides_b)
+    d = diff_resolved(spec_a, graph_a, spec_b, graph_b)
+    blocks = block_changes(d, graph_a, graph_b)
     if args.render:
-        code = render_diff(d, args.specs[1], args.render, args.overrides_b)
+        code = render_diff(d, graph_a, graph_b, args.render, blocks)
         if code:
             return code
     if args.json:
-        print(json.dumps(d.as_dict(), indent=2))
+        print(json.dumps({**d.as_dict(), "blocks": blocks}, indent=2))
     else:
-        print(format_diff(d))
+        print(format_diff(d, blocks, verbose=args.verbose))
     return 0
 
 
@@ -241,5 +327,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="chain output format (default: a text table)")
     p.add_argument("--json", action="store_true", help="emit one JSON object (or the chain rows)")
     p.add_argument("--render", metavar="FILE",
-                   help="also draw B's block-level diagram with added/removed/changed marked")
+                   help="also draw A and B side by side at block level (svg, png, pdf or dot) "
+                        "with added, removed and changed blocks marked")
+    p.add_argument("--verbose", action="store_true",
+                   help="list every layer added, removed or changed, not only what changed in "
+                        "each block")
     p.set_defaults(func=run, overrides_b=())

@@ -89,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         from ..lower.graphviz import RenderError, render, to_dot
         options = dict(level=args.level, expand=args.expand, stats=not args.no_stats,
-                       rankdir=args.rankdir)
+                       rankdir=args.rankdir, collapse=args.collapse, title=not args.no_title,
+                       legend=not args.no_legend, dpi=args.dpi if fmt == "png" else None)
         if fmt == "dot":
             data, how = to_dot(graph, **options).source.encode(), f"DOT source, {args.level} level"
         else:
@@ -129,6 +130,27 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="block level: draw every block instead of one node per run of "
                         "identical blocks")
     p.add_argument("--no-stats", action="store_true", help="leave params and MACs off the nodes")
-    p.add_argument("--rankdir", choices=("TB", "LR"), default="TB",
+    p.add_argument("--direction", "--rankdir", dest="rankdir", choices=("TB", "LR"),
+                   default="TB",
                    help="layout direction: TB top to bottom (default) or LR left to right")
+    p.add_argument("--collapse", action="store_true",
+                   help="layer level: draw the first block of each run of identical blocks in "
+                        "full and the rest as one counted box")
+    p.add_argument("--dpi", type=_dpi, default=None, metavar="N",
+                   help="resolution of a PNG in dots per inch (default 72; 300 for print)")
+    p.add_argument("--no-title", action="store_true",
+                   help="leave out the title (name, description, totals)")
+    p.add_argument("--no-legend", action="store_true", help="leave out the legend")
     p.set_defaults(func=run)
+
+
+def _dpi(text: str) -> int:
+    """--dpi N: a whole number of dots per inch, 1 to MAX_DPI (argparse reports the error)."""
+    from ..lower.graphviz import MAX_DPI
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of dots per inch, got {text!r}")
+    if not 1 <= value <= MAX_DPI:
+        raise argparse.ArgumentTypeError(f"expected 1 to {MAX_DPI} dots per inch, got {value}")
+    return value

