@@ -31,7 +31,7 @@ __all__ = ["ArchGraph", "Feature", "FeatureInfo", "Group", "InternalError", "Loc
 
 def __getattr__(name: str) -> Any:
     """`archspec.Spec` and `archspec.load` on first use: the spec models import pydantic, which
-    commands answered from the summary cache (`validate`, `list`) never need."""
+    commands that never load a spec (`--help`, `modernize --help`) do not need."""
     if name in ("Spec", "load"):
         from . import spec
         return getattr(spec, name)
