@@ -20,10 +20,6 @@ from .ir import ArchGraph, Group, Node
 from .provenance import settings_of
 from .spec import Spec, load
 
-ACTIVATION_KINDS = frozenset({"relu", "relu6", "gelu", "silu", "sigmoid", "hard_swish"})
-NORM_KINDS = frozenset({"batch_norm", "layer_norm"})
-#: group kinds whose insides are an attachment, not the block's own layer sequence
-ATTACHMENT_KINDS = frozenset({"se", "splat"})
 
 
 # ---- resolved settings --------------------------------------------------------------------
@@ -106,7 +102,7 @@ def _path_order(path: str) -> tuple:
 # ---- IR features -------------------------------------------------------------------------
 
 def _block_groups(graph: ArchGraph) -> list[Group]:
-    return [g for g in graph.groups.values() if g.attrs.get("block")]
+    return graph.blocks
 
 
 def _own_nodes(graph: ArchGraph, block: Group) -> list[Node]:
@@ -115,7 +111,7 @@ def _own_nodes(graph: ArchGraph, block: Group) -> list[Node]:
     (that part is the block's kxk conv; the rest computes the attention)."""
     shortcut = f"{block.id}.downsample."
     attention = {g.id + ".": g.kind for g in graph.groups.values()
-                 if g.id.startswith(block.id + ".") and g.kind in ATTACHMENT_KINDS}
+                 if g.id.startswith(block.id + ".") and g.role == "attention"}
     out: list[Node] = []
     main_done: set[str] = set()
     for n in graph.under(block.id):
@@ -125,18 +121,14 @@ def _own_nodes(graph: ArchGraph, block: Group) -> list[Node]:
         if prefix is not None:
             if attention[prefix] == "se" or prefix in main_done:
                 continue
-            if n.kind in ACTIVATION_KINDS:
+            if n.role == "activation":
                 main_done.add(prefix)
         out.append(n)
     return out
 
 
 def _convs(nodes: list[Node]) -> list[Node]:
-    return [n for n in nodes if n.kind in ("conv2d", "linear")]
-
-
-def _is_depthwise(n: Node) -> bool:
-    return n.kind == "conv2d" and (n.groups or 1) > 1 and n.groups == n.in_channels
+    return [n for n in nodes if n.role in ("conv", "linear")]
 
 
 def _radix(graph: ArchGraph, n: Node) -> int:
@@ -201,7 +193,7 @@ class Features:
                     break
         inverted = any(max((_width(graph, n) for n in _convs(own[b.id])), default=0)
                        > b.out_shape[0] for b in blocks)
-        first_is_dw = [bool(_convs(own[b.id])) and _is_depthwise(_convs(own[b.id])[0])
+        first_is_dw = [bool(_convs(own[b.id])) and _convs(own[b.id])[0].depthwise
                        for b in blocks]
         stage_level = [n for n in graph.nodes if n.id.startswith("stages.")
                        and ".blocks." not in n.id and n.kind == "conv2d"]
@@ -210,26 +202,26 @@ class Features:
             stem_convs=len(stem_convs),
             patchify_stem=len(stem_convs) == 1 and stem_convs[0].kernel_size
             == stem_convs[0].stride and not any(n.kind == "max_pool" for n in stem_nodes),
-            depths=tuple(s.attrs["depth"] for s in graph.stages),
-            widths=tuple(s.attrs["width"] for s in graph.stages),
+            depths=tuple(s.depth for s in graph.stages),
+            widths=tuple(s.width for s in graph.stages),
             # each stage's last block: in = out = the stage width, whatever the downsampling
             inner_widths=tuple(
-                tuple(n.out_channels for n in _convs(own[f"{s.id}.blocks.{s.attrs['depth'] - 1}"]))
-                for s in graph.stages if f"{s.id}.blocks.{s.attrs['depth'] - 1}" in own),
+                tuple(n.out_channels for n in _convs(own[f"{s.id}.blocks.{s.depth - 1}"]))
+                for s in graph.stages if f"{s.id}.blocks.{s.depth - 1}" in own),
             stride_on=",".join(sorted(strided_kernels)) or None,
             avg_pool_shortcut=any(n.kind == "avg_pool" and ".downsample." in n.id
                                   for n in graph.nodes),
             grouped=any(n.kind == "conv2d" and _cardinality(graph, n) > 1
-                        and not _is_depthwise(n) for n in all_own),
-            depthwise=any(_is_depthwise(n) for n in all_own),
+                        and not n.depthwise for n in all_own),
+            depthwise=any(n.depthwise for n in all_own),
             inverted=inverted,
             depthwise_first=bool(first_is_dw) and all(first_is_dw),
             spatial_kernel=tuple(sorted({n.kernel_size for n in spatial})),
-            activations=tuple(sorted({n.kind for n in all_own if n.kind in ACTIVATION_KINDS})),
-            activations_per_block=_mode([sum(n.kind in ACTIVATION_KINDS for n in own[b.id])
+            activations=tuple(sorted({n.kind for n in all_own if n.role == "activation"})),
+            activations_per_block=_mode([sum(n.role == "activation" for n in own[b.id])
                                          for b in blocks]),
-            norms=tuple(sorted({n.kind for n in graph.nodes if n.kind in NORM_KINDS})),
-            norms_per_block=_mode([sum(n.kind in NORM_KINDS for n in own[b.id])
+            norms=tuple(sorted({n.kind for n in graph.nodes if n.role == "norm"})),
+            norms_per_block=_mode([sum(n.role == "norm" for n in own[b.id])
                                    for b in blocks]),
             separate_downsampling=bool(stage_level),
             se=any(g.kind == "se" for g in graph.groups.values()),

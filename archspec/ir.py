@@ -12,12 +12,9 @@ from types import MappingProxyType
 from typing import Any, Iterator, Mapping, NamedTuple, Sequence
 
 from .errors import InternalError
+from .kinds import KINDS, kind as _kind
 
 Shape = tuple[int, ...]  # (C, H, W) for feature maps, (C,) after global pooling
-
-#: Node kinds that are functional ops in `forward`, not modules. `split_sum`: the channels viewed
-#: as `attrs["radix"]` equal splits (split-major) and summed, C -> C / radix (ResNeSt).
-FUNCTIONAL_KINDS = frozenset({"input", "add", "mul", "split_sum"})
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -25,7 +22,6 @@ EMPTY: Mapping[str, Any] = MappingProxyType({})
 #: `linear_cx`, `pool2d_cx`): conv, linear and pooling layers; norms, activation functions,
 #: global pooling and element-wise ops add none.
 ACTS_KINDS = frozenset({"conv2d", "linear", "max_pool", "avg_pool"})
-
 
 
 class Node(NamedTuple):
@@ -51,6 +47,8 @@ class Node(NamedTuple):
     reduction: int = 1
     """Product of the strides from the network input to this node's output (4 after a ResNet
     stem, 32 after its last stage): the `reduction` of a feature map."""
+    residual: bool = False
+    """A merge that joins a residual block's branch and shortcut (not any other sum)."""
 
     @property
     def in_channels(self) -> int:
@@ -63,6 +61,12 @@ class Node(NamedTuple):
         return self.out_shape[-1] if self.channels_last else self.out_shape[0]
 
     @property
+    def role(self) -> str:
+        """The kind's role (conv, norm, activation, merge, ...: `archspec.kinds.ROLES`)."""
+        known = KINDS.get(self.kind)
+        return known.role if known is not None else _kind(self.kind).role
+
+    @property
     def acts(self) -> int:
         """Activations (pycls's `acts`): output elements at batch 1 of a conv, linear or pooling
         layer (`ACTS_KINDS`), else 0."""
@@ -70,7 +74,14 @@ class Node(NamedTuple):
 
     @property
     def is_module(self) -> bool:
-        return self.kind not in FUNCTIONAL_KINDS
+        """A module of its own, rather than a functional op in its container's `forward`."""
+        known = KINDS.get(self.kind)
+        return known.module if known is not None else _kind(self.kind).module
+
+    @property
+    def depthwise(self) -> bool:
+        """A conv with one group per input channel (and more than one channel)."""
+        return self.kind == "conv2d" and (self.groups or 1) > 1 and self.groups == self.in_channels
 
     @property
     def name(self) -> str:
@@ -78,8 +89,25 @@ class Node(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
+class Residual:
+    """How a residual block's children are wired: out = post(branch(x) + shortcut(x))."""
+
+    branch: tuple[str, ...]
+    """Children before the merge, in order (the shortcut aside)."""
+    shortcut: str | None
+    """The child that projects the input (`downsample`), or None for the identity."""
+    post: tuple[str, ...]
+    """Children applied to the sum."""
+    merge: str = "add"
+    """The merge node (its `residual` is True)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Group:
-    """A module holding other modules, with its totals. `kind` picks the torch container."""
+    """A module holding other modules, with its totals. `kind` picks the torch container.
+
+    Structure is in typed fields, stated by the resolver; `attrs` holds only settings (those a
+    family's composite op records, such as split attention's radix)."""
 
     id: str
     kind: str
@@ -92,6 +120,33 @@ class Group:
     source: str | None = None
     reduction: int = 1
     """Reduction of the group's output (that of its last node)."""
+    family: str | None = None
+    """Human name of what the group is: a block's or a stage's family (`ResNet bottleneck`), a
+    stem (`classic stem`), `head`, `downsampling layer`; None for plain containers."""
+    block_type: str | None = None
+    """The block `type` tag, on a block and on the stage holding such blocks."""
+    is_block: bool = False
+    """This group is one block (of family `block_type`)."""
+    stage: int | None = None
+    """Index of the stage the group is or is in (stages and blocks)."""
+    index: int | None = None
+    """Position of a block in its stage."""
+    stride: int | None = None
+    """A stage's stride, or a block's (that of its first block for the stage)."""
+    depth: int | None = None
+    """Blocks in a stage."""
+    width: int | None = None
+    """A stage's output width."""
+    residual: Residual | None = None
+    """A residual block's wiring (kind `residual`)."""
+    classifier: str | None = None
+    """The head's final linear layer's slot name (`fc`)."""
+
+    @property
+    def role(self) -> str:
+        """The kind's role (chain, residual, layout, attention: `archspec.kinds.GROUP_ROLES`)."""
+        from .kinds import group_kind
+        return group_kind(self.kind).role
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,13 +256,13 @@ class ArchGraph:
 
     @property
     def blocks(self) -> list[Group]:
-        return [g for g in self.groups.values() if g.attrs.get("block")]
+        return [g for g in self.groups.values() if g.is_block]
 
     @property
     def classifier(self) -> Node | None:
         """The head's final linear layer (`head.fc`), or None when `num_classes` is 0."""
         head = self.groups.get("head")
-        name = head.attrs.get("classifier", "fc") if head else None
+        name = (head.classifier or "fc") if head else None
         return self._by_id.get(f"head.{name}") if name else None
 
     def feature_info(self, out_indices: Sequence[int] | None = None) -> FeatureInfo:
@@ -261,7 +316,7 @@ class ArchGraph:
                         f"(cycle or dangling edge); inputs: {node.inputs}")
                 shape = seen[src].out_shape
                 expected = node.in_shape
-                if position and node.kind == "mul":  # a broadcast gate, e.g. (C,1,1) x (C,H,W)
+                if position and _kind(node.kind).broadcast:  # a gate: (C,1,1) x (C,H,W)
                     ok = len(shape) == len(expected) and all(
                         a in (b, 1) for a, b in zip(shape, expected))
                 else:

@@ -100,7 +100,7 @@ def _stage_ratio(s: State, o: Options) -> list[tuple[str, dict]] | str:
     if o.depths is None and n != 4:
         return f"the 1:1:3:1 ratio is for 4 stages, the spec has {n}: give --depths"
     depths = _per_stage(s, "depths", o.depths) or [
-        r * s.graph.stages[0].attrs["depth"] for r in (1, 1, 3, 1)]
+        r * s.graph.stages[0].depth for r in (1, 1, 3, 1)]
     out: dict[str, Any] = {"depths": list(depths)}
     for key in ("ratio", "unit"):
         if s.data["stages"].get(key) is not None:
@@ -131,7 +131,7 @@ def _depthwise(s: State, o: Options) -> list[tuple[str, dict]] | str:
         return (f"a {block.type} block has no grouped 3x3 to make depthwise; the inverted "
                 "bottleneck brings the depthwise conv")
     out: dict[str, Any] = {"groups": "depthwise"}
-    widths = s.graph.stages[-1].attrs["width"]
+    widths = s.graph.stages[-1].width
     mid, _ = block.mid_channels(widths)
     if mid != int(widths * block.bottleneck_ratio):  # ResNeXt / Wide: keep the 3x3 width
         out["bottleneck_ratio"] = mid / widths
@@ -140,7 +140,7 @@ def _depthwise(s: State, o: Options) -> list[tuple[str, dict]] | str:
 
 def _wider(s: State, o: Options) -> list[tuple[str, dict]] | str:
     scale = lambda w: int(round(w * o.width_factor))  # noqa: E731
-    widths = _per_stage(s, "widths", o.widths) or [scale(st.attrs["width"])
+    widths = _per_stage(s, "widths", o.widths) or [scale(st.width)
                                                    for st in s.graph.stages]
     stem: dict[str, Any] = {}
     if s.data["stem"].get("type") == "deep":
@@ -157,7 +157,7 @@ def _spatial_widths(s: State) -> list[int]:
     out = []
     for stage, block in zip(s.graph.stages, blocks):
         mid = getattr(block, "mid_channels", None)
-        out.append(mid(stage.attrs["width"])[0] if mid else stage.attrs["width"])
+        out.append(mid(stage.width)[0] if mid else stage.width)
     return out
 
 

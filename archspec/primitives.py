@@ -16,7 +16,8 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from .errors import InternalError
-from .ir import EMPTY, ArchGraph, Group, Node, Shape
+from .kinds import kind as declared
+from .ir import EMPTY, ArchGraph, Group, Node, Residual, Shape
 
 
 class Tensor(NamedTuple):
@@ -48,6 +49,12 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None,
     return rounded + divisor if rounded < round_limit * value else rounded
 
 
+def nearest_divisor(n: int, near: int) -> int:
+    """The divisor of `n` closest to `near` (the smaller on a tie): the hint for a `groups`
+    that does not divide a width."""
+    return min((d for d in range(1, n + 1) if n % d == 0), key=lambda d: (abs(d - near), d))
+
+
 def pool_out(size: int, kernel: int, stride: int, padding: int, ceil_mode: bool) -> int:
     """PyTorch's pooling output size, including its ceil-mode rule."""
     span = size + 2 * padding - kernel
@@ -64,6 +71,7 @@ class _OpenGroup:
     in_shape: Shape
     attrs: dict[str, Any]
     source: str | None
+    structure: dict[str, Any] = field(default_factory=dict)
     children: list[str] = field(default_factory=list)
     first_node: int = 0
 
@@ -95,20 +103,29 @@ class Builder:
             self._stack[-1].children.append(name)
         return self._full(name)
 
-    def group(self, local: str, kind: str, x: Tensor | None, **attrs: Any) -> "_GroupScope":
-        """A module containing the nodes created inside the `with` block."""
+    def group(self, local: str, kind: str, x: Tensor | None, *, family: str | None = None,
+              block_type: str | None = None, is_block: bool = False, stage: int | None = None,
+              index: int | None = None, stride: int | None = None, depth: int | None = None,
+              width: int | None = None, classifier: str | None = None,
+              **settings: Any) -> "_GroupScope":
+        """A module containing the nodes created inside the `with` block. The keyword arguments
+        named like `Group`'s structural fields are those; any other is a setting (`attrs`)."""
         full = self._register(local) if local else ""
-        open_group = _OpenGroup(full, kind, x.shape if x else (), attrs, self.source,
-                                first_node=len(self.nodes))
+        structure = {"family": family, "block_type": block_type, "is_block": is_block,
+                     "stage": stage, "index": index, "stride": stride, "depth": depth,
+                     "width": width, "classifier": classifier}
+        open_group = _OpenGroup(full, kind, x.shape if x else (), settings, self.source,
+                                structure, first_node=len(self.nodes))
         self._stack.append(open_group)
         return _GroupScope(self, open_group)
 
     def _close(self, open_group: _OpenGroup) -> None:
         full = open_group.id
         first, end = open_group.first_node, len(self.nodes)
+        residual = None
         if open_group.kind == "residual":
             if "add" in open_group.children:
-                _split_residual(open_group)
+                residual = self._split_residual(open_group)
             else:  # a block whose shape change leaves no shortcut (MobileNetV2): a plain chain
                 open_group.kind = "sequential"
         self.groups[full] = Group(
@@ -118,7 +135,22 @@ class Builder:
             params=self._params_upto[end] - self._params_upto[first],
             macs=self._macs_upto[end] - self._macs_upto[first],
             reduction=self.nodes[-1].reduction if end > first else 1,
-            attrs=MappingProxyType(open_group.attrs), source=open_group.source)
+            attrs=MappingProxyType(open_group.attrs), source=open_group.source,
+            residual=residual, **open_group.structure)
+
+    def _split_residual(self, group: _OpenGroup) -> Residual:
+        """Residual blocks: children before `add` form the branch (but `downsample`, the
+        shortcut); children after it are applied to the sum. The `add` is marked the merge."""
+        children = group.children
+        cut = children.index("add")
+        merge_id = f"{group.id}.add" if group.id else "add"
+        for i in range(len(self.nodes) - 1, group.first_node - 1, -1):
+            if self.nodes[i].id == merge_id:
+                self.nodes[i] = self.nodes[i]._replace(residual=True)
+                break
+        return Residual(branch=tuple(c for c in children[:cut] if c != "downsample"),
+                        shortcut="downsample" if "downsample" in children[:cut] else None,
+                        post=tuple(children[cut + 1:]), merge="add")
 
     def _add(self, name: str, kind: str, inputs: tuple[Tensor, ...], out_shape: Shape, *,
              channels_last: bool | None = None, kernel_size: int | None = None,
@@ -150,7 +182,8 @@ class Builder:
         node = _new_node(Node, (
             node_id, kind, producers, in_shape, out_shape, kernel_size, stride, padding, groups,
             dilation, bias, param_shapes, params, macs,
-            MappingProxyType(attrs) if attrs else EMPTY, self.source, channels_last, reduction))
+            MappingProxyType(attrs) if attrs else EMPTY, self.source, channels_last, reduction,
+            False))
         self.nodes.append(node)
         self._params_upto.append(self._params_upto[-1] + params)
         self._macs_upto.append(self._macs_upto[-1] + macs)
@@ -168,6 +201,15 @@ class Builder:
                          notes=tuple(self.notes), attrs=MappingProxyType(attrs or {}))
 
     # ---- layers -------------------------------------------------------------------------
+    def op(self, name: str, kind: str, inputs: tuple[Tensor, ...], out_shape: Shape,
+           **fields: Any) -> Tensor:
+        """Record one node of a kind a family declared with `archspec.kinds.register_kind` (the
+        extension point for layers the methods below do not cover): its inputs, its output
+        shape, and any other `Node` field by keyword (kernel_size, stride, groups, param_shapes,
+        macs, attrs, ...). Parameters are counted from `param_shapes`."""
+        declared(kind)  # views read its role: an undeclared kind is an internal error here
+        return self._add(name, kind, tuple(inputs), out_shape, **fields)
+
     def input(self, shape: Shape) -> Tensor:
         return self._add("input", "input", (), shape)
 
@@ -291,7 +333,7 @@ _new_node = tuple.__new__
 if Node._fields != (
         "id", "kind", "inputs", "in_shape", "out_shape", "kernel_size", "stride", "padding",
         "groups", "dilation", "bias", "param_shapes", "params", "macs", "attrs", "source",
-        "channels_last", "reduction"):
+        "channels_last", "reduction", "residual"):
     raise ImportError("internal error: Builder._add lists Node's fields in another order")
 
 
@@ -317,13 +359,3 @@ class _GroupScope:
 
 _LOCAL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+")
 _VALID_NAMES: set[str] = set()
-
-
-def _split_residual(group: _OpenGroup) -> None:
-    """Residual blocks: children before `add` form the branch (but `downsample`, the shortcut);
-    children after it are applied to the sum."""
-    children = group.children
-    cut = children.index("add")
-    group.attrs["branch"] = tuple(c for c in children[:cut] if c != "downsample")
-    group.attrs["shortcut"] = "downsample" if "downsample" in children[:cut] else None
-    group.attrs["post"] = tuple(children[cut + 1:])

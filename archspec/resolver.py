@@ -25,7 +25,7 @@ def resolve(spec: Spec) -> ArchGraph:
     problems: list[Problem] = []
     h, w = spec.input.hw
     x = b.input((spec.input.channels, h, w))
-    with b.group("", "network", x, name=spec.name):
+    with b.group("", "network", x):
         b.source = _where(spec, ("stem",))
         stem = scaling.model(spec.stem)
         with b.group("stem", "sequential", x, family=f"{stem.type} stem"):
@@ -68,8 +68,8 @@ def _plan_stages(spec: Spec, b: Builder, x: Tensor, layout: list[tuple[int, int,
     done = 0
     for i, ((depth, width, stride), block, path) in enumerate(zip(layout, blocks, block_paths)):
         b.source = _where(spec, path)
-        with b.group(str(i), "stage", x, family=block.family, type=block.type,
-                     depth=depth, width=width, stride=stride):
+        with b.group(str(i), "stage", x, family=block.family, block_type=block.type,
+                     stage=i, depth=depth, width=width, stride=stride):
             block_stride = stride
             if downsample.type == "layer":  # ConvNeXt: the blocks keep the shape
                 block_stride = 1
@@ -80,23 +80,30 @@ def _plan_stages(spec: Spec, b: Builder, x: Tensor, layout: list[tuple[int, int,
             with b.group("blocks", "sequential", x):
                 for j in range(depth):
                     rate = spec.drop_path_rate * done / max(total_blocks - 1, 1)
-                    ctx = BlockContext(
-                        builder=b, x=x, out_channels=width,
-                        stride=block_stride if j == 0 else 1,
-                        norm=block.norm or spec.norm,
-                        activation=block.activation or spec.activation,
-                        zero_init_residual=spec.zero_init_residual,
-                        drop_path_rate=rate, path=path, stage=i, index=j)
-                    found = block.check(ctx)
-                    if found:
-                        problems += [_locate(spec, p, path) for p in found]
-                        raise SpecError(problems)
-                    with b.group(str(j), "residual", x, block=block.type,
-                                 family=block.family, stage=i, index=j, stride=ctx.stride):
-                        x = block.plan(ctx)
+                    x = _plan_block(spec, b, x, block, path, problems, width=width,
+                                    stride=block_stride if j == 0 else 1, rate=rate, stage=i,
+                                    index=j)
                     done += 1
         _check_spatial(spec, x, ("stages", "strides"), problems, stage=i)
     return x
+
+
+def _plan_block(spec: Spec, b: Builder, x: Tensor, block, path: Path,
+                problems: list[Problem], *, width: int, stride: int, rate: float, stage: int,
+                index: int) -> Tensor:
+    """One block: its checks, then its plan inside a group that says it is a block."""
+    ctx = BlockContext(
+        builder=b, x=x, out_channels=width, stride=stride, norm=block.norm or spec.norm,
+        activation=block.activation or spec.activation,
+        zero_init_residual=spec.zero_init_residual, drop_path_rate=rate, path=path,
+        stage=stage, index=index)
+    found = block.check(ctx)
+    if found:
+        problems += [_locate(spec, p, path) for p in found]
+        raise SpecError(problems)
+    with b.group(str(index), "residual", x, block_type=block.type, is_block=True,
+                 family=block.family, stage=stage, index=index, stride=stride):
+        return block.plan(ctx)
 
 
 def _plan_head(spec: Spec, b: Builder, x: Tensor, scaling: Scaling) -> Tensor:

@@ -24,14 +24,14 @@ MEMORY_CONVENTION = ("train_memory = tensors autograd keeps for backward in one 
 
 def _section(graph: ArchGraph, group: Group, memory: Any) -> dict[str, Any]:
     row: dict[str, Any] = {"name": group.id, "kind": group.kind,
-                           "family": group.attrs.get("family", group.kind),
+                           "family": group.family or group.kind,
                            "output_shape": list(group.out_shape),
                            "params": group.params, "macs": group.macs,
                            "acts": graph.section_acts(group.id),
                            "train_memory_bytes": memory.per_section[group.id]}
     if group.kind == "stage":
-        row["depth"] = group.attrs["depth"]
-        row["stride"] = group.attrs["stride"]
+        row["depth"] = group.depth
+        row["stride"] = group.stride
     return row
 
 

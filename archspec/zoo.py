@@ -37,7 +37,7 @@ class ZooEntry:
 
 def family_of(graph: ArchGraph) -> str:
     """The block families of the stages in order (each once), `+ SE` when any block has it."""
-    families = list(dict.fromkeys(str(s.attrs.get("family", s.kind)) for s in graph.stages))
+    families = list(dict.fromkeys(str(s.family or s.kind) for s in graph.stages))
     text = " / ".join(families)
     if any(g.kind == "se" for g in graph.groups.values()):
         text += " + SE"

@@ -99,8 +99,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     graph = archspec.resolve(ROOT / args.spec)
     ours = archspec.to_module(graph).eval()
-    depths = [s.attrs["depth"] for s in graph.stages]
-    dims = [s.attrs["width"] for s in graph.stages]
+    depths = [s.depth for s in graph.stages]
+    dims = [s.width for s in graph.stages]
     ref = _Reference(depths, dims).eval()
     _copy_weights(ours, ref)
     x = torch.randn(args.batch, 3, args.size, args.size)

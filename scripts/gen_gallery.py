@@ -41,8 +41,8 @@ OUT = DOCS / "gallery"
 def family(graph: archspec.ArchGraph) -> str:
     types: list[str] = []
     for stage in graph.stages:
-        if stage.attrs.get("type") not in types:
-            types.append(stage.attrs.get("type"))
+        if stage.block_type not in types:
+            types.append(stage.block_type)
     return " + ".join(str(t) for t in types)
 
 

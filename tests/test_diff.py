@@ -238,10 +238,10 @@ def test_text_diff_collapses_identical_block_changes(capsys):
     short = capsys.readouterr().out
     graph_a = archspec.resolve(R50)
     for stage in graph_a.stages:
-        depth = stage.attrs["depth"]
+        depth = stage.depth
         # a strided first block changes its strided 3x3 (a row of its own); the projection
         # shortcut does not change, so a stride-1 first block joins the rest of its stage
-        if stage.attrs["stride"] > 1:
+        if stage.stride > 1:
             assert f"  {stage.id}.blocks.0: " in short
             assert f"  {stage.id}.blocks.1-{depth - 1}: " in short
             assert f"(x{depth - 1})" in short

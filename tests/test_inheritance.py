@@ -191,9 +191,9 @@ def test_explain_values_are_the_resolved_specs(path, capsys):
     assert [s["path"] for s in printed] == list(sources)
     table = {s["path"]: Setting(s["path"], s["value"], sources[s["path"]].source)
              for s in printed}
-    assert table["stages.depths"].value == [g.attrs["depth"] for g in graph.stages]
-    assert table["stages.widths"].value == [g.attrs["width"] for g in graph.stages]
-    assert table["stages.strides"].value == [g.attrs["stride"] for g in graph.stages]
+    assert table["stages.depths"].value == [g.depth for g in graph.stages]
+    assert table["stages.widths"].value == [g.width for g in graph.stages]
+    assert table["stages.strides"].value == [g.stride for g in graph.stages]
     blocks, _ = spec.stage_blocks(len(graph.stages))
     for i, block in enumerate(blocks):
         dump = block.model_dump(mode="json")

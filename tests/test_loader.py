@@ -132,7 +132,7 @@ def test_files_are_never_written(tmp_path):
 def test_ratio_and_unit_give_depths():
     graph = archspec.resolve(ROOT / "specs" / "resnet50.yaml",
                              ["stages.depths=null", "stages.ratio=1:1:3:1", "stages.unit=3"])
-    assert [s.attrs["depth"] for s in graph.stages] == [3, 3, 9, 3]
+    assert [s.depth for s in graph.stages] == [3, 3, 9, 3]
 
 
 def test_keyword_overrides_in_build_api():

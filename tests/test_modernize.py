@@ -100,7 +100,7 @@ def test_steps_skip_and_options(tmp_path):
     labels = [s.label for s in ib]
     assert "kernel_9" in labels and "kernel_5" not in labels
     assert ib[labels.index("kernel_9")].graph.node("stages.2.blocks.0.conv_dw").kernel_size == 9
-    assert ib[labels.index("inverted_bottleneck")].graph.stages[3].attrs["width"] == 64
+    assert ib[labels.index("inverted_bottleneck")].graph.stages[3].width == 64
     assert all(isinstance(s, archspec.Spec) for s in ib.specs)
 
 

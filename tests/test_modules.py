@@ -226,7 +226,7 @@ def test_stochastic_depth_from_the_spec(spec_path):
     assert rates and rates == sorted(rates)
     # the linear schedule over all blocks: block i of n drops with 0.5 * i / (n - 1), whether or
     # not the last blocks are residual (MobileNetV2's last block is not, so it has none)
-    blocks = sorted(graph.blocks, key=lambda g: (g.attrs["stage"], g.attrs["index"]))
+    blocks = sorted(graph.blocks, key=lambda g: (g.stage, g.index))
     for i, block in enumerate(blocks):
         found = [n.attrs["rate"] for n in graph.under(block.id) if n.kind == "drop_path"]
         assert found in ([], [pytest.approx(0.5 * i / (len(blocks) - 1))]), block.id

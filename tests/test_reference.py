@@ -3,9 +3,11 @@
 Computed analytically (no torch); test_consistency ties the module to the same numbers."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from conftest import SPEC_DIR, resolved
+from conftest import ROOT, SPEC_DIR, resolved
 
 # name: (parameters, GMACs) as printed in ../shared/ARCHITECTURES.md, "Reference parameter counts".
 REFERENCE = {
@@ -43,6 +45,29 @@ REFERENCE = {
     "convnext_large": (197_767_336, 34.36),
 }
 PRESENT = sorted(n for n in REFERENCE if (SPEC_DIR / f"{n}.yaml").exists())
+
+# ../shared/reference/timm_models.json: timm 1.0.31's parameters and MACs at 224 (FlopCounterMode
+# / 2), read as published rather than copied here. Every zoo spec named like a model there is
+# checked against it (the Selective Kernel ResNets, and any later family's networks).
+_TABLES = [base / "shared" / "reference" / "timm_models.json"
+           for base in (ROOT.parent, ROOT.parent.parent)]
+TIMM_TABLE = next((p for p in _TABLES if p.exists()), None)
+TIMM = json.loads(TIMM_TABLE.read_text()) if TIMM_TABLE else {}
+IN_TIMM_TABLE = sorted(n for n in TIMM if (SPEC_DIR / f"{n}.yaml").exists())
+
+
+@pytest.mark.skipif(TIMM_TABLE is None, reason="../shared/reference/timm_models.json not found")
+@pytest.mark.parametrize("name", IN_TIMM_TABLE)
+def test_timm_table_params_exact_and_macs_within_half_percent(name):
+    graph = resolved(SPEC_DIR / f"{name}.yaml")
+    assert graph.params == TIMM[name]["params"]
+    assert abs(graph.macs - TIMM[name]["macs_224"]) <= 0.005 * TIMM[name]["macs_224"]
+
+
+def test_the_selective_kernel_zoo_is_checked_against_the_timm_table():
+    if TIMM_TABLE is None:
+        pytest.skip("../shared/reference/timm_models.json not found")
+    assert {"skresnet18", "skresnet34", "skresnet50", "skresnext50_32x4d"} <= set(IN_TIMM_TABLE)
 
 
 @pytest.mark.parametrize("name", PRESENT)

@@ -103,8 +103,8 @@ def test_stage_level_has_one_node_per_section(spec_path):
         assert f'label=" {shape_str(shape)}"' in attrs
     for stage in graph.stages:
         label = mine[stage.id]
-        assert f"\u00d7{stage.attrs['depth']}" in label
-        assert f"width {stage.attrs['width']}" in label
+        assert f"\u00d7{stage.depth}" in label
+        assert f"width {stage.width}" in label
         assert f"output {shape_str(stage.out_shape)}" in label
         assert f"{human(stage.params)} params" in label and f"{human(stage.macs)} MACs" in label
 
@@ -146,11 +146,11 @@ def test_block_level_collapses_runs_and_counts_add_up(spec_path):
             if len(run) > 1:
                 assert f"\u00d7{len(run)}" in label
             marked += len(run)
-            if run[0].attrs["stride"] > 1:
-                assert f"stride {run[0].attrs['stride']}" in label
-            identity = run[0].kind == "residual" and run[0].attrs["shortcut"] is None
+            if run[0].stride > 1:
+                assert f"stride {run[0].stride}" in label
+            identity = run[0].kind == "residual" and run[0].residual.shortcut is None
             assert ("shortcut: identity" in label) == identity
-        assert marked == stage.attrs["depth"]  # the x N marks add up to the stage depth
+        assert marked == stage.depth  # the x N marks add up to the stage depth
     assert set(mine) == expected
     # every edge carries the shape its producer outputs: a block's output shape
     for tail, head, attrs in visible_edges(edges):
@@ -205,11 +205,12 @@ def test_layer_level_draws_every_layer_in_clusters(spec_path):
     for tail, head, attrs in visible_edges(edges):
         if head != "output":
             assert f'label=" {node_shape(graph, tail)}"' in attrs
-    adds = [n for n in graph.nodes if n.kind == "add"]
-    assert len(adds) == sum(1 for b in graph.blocks if b.kind == "residual")
-    for add in adds:
+    merges = [n for n in graph.nodes if n.residual]  # the IR marks each block's residual add
+    assert len(merges) == sum(1 for b in graph.blocks if b.kind == "residual")
+    for add in merges:
         assert len([e for e in drawn_edges if e[1] == add.id]) == 2
-        assert 'shape=circle' in mine[add.id]
+    for merge in (n for n in graph.nodes if n.role == "merge"):  # any sum or product: a circle
+        assert 'shape=circle' in mine[merge.id]
 
 
 @pytest.mark.parametrize("spec_name", ["resnet18", "resnet50"])
@@ -245,7 +246,7 @@ def test_no_stats_and_rankdir():
 # ---- colours and legend --------------------------------------------------------------------
 def test_one_colour_per_family_at_every_level():
     graph = resolved(SMALL)
-    family = graph.stages[0].attrs["type"]
+    family = graph.stages[0].block_type
     colour = gv.color_for(family, gv.FAMILY_COLORS)
     stage, _, _ = parse(archspec.to_dot(graph, level="stage").source)
     block, _, _ = parse(archspec.to_dot(graph, level="block").source)
@@ -272,16 +273,16 @@ def _future_network(drop_rates=(0.0, 0.1, 0.2)) -> archspec.ArchGraph:
     builder does not have yet (layer_scale) and drop path: the renderer knows none by name."""
     b = Builder()
     x = b.input((3, 32, 32))
-    with b.group("", "network", x, name="future"):
+    with b.group("", "network", x):
         with b.group("stem", "sequential", x, family="patchify stem"):
             x = b.conv("conv", x, 16, 4, stride=4, padding=0, bias=True)
         with b.group("stages", "stages", x):
-            with b.group("0", "stage", x, family="Future block", type="future", depth=3,
+            with b.group("0", "stage", x, family="Future block", block_type="future", depth=3,
                          width=16, stride=1):
                 with b.group("blocks", "sequential", x):
                     for j, rate in enumerate(drop_rates):
-                        with b.group(str(j), "residual", x, block="future", family="Future",
-                                     stage=0, index=j, stride=1):
+                        with b.group(str(j), "residual", x, block_type="future", is_block=True,
+                                     family="Future", stage=0, index=j, stride=1):
                             y = b.conv("conv", x, 16, 7, groups=16, bias=True)
                             with b.group("se", "se", y):
                                 g = b.global_pool("pool", y, flatten=False)
@@ -393,7 +394,8 @@ def _outside_composites(label: str) -> str:
 def test_every_norm_and_activation_of_a_block_is_in_its_label(spec_path):
     graph = resolved(spec_path)
     nodes, _, _ = parse(archspec.to_dot(graph, level="block", expand=True).source)
-    composite = {g.id for g in graph.groups.values() if g.kind in gv.COMPOSITES}
+    composite = {g.id for g in graph.groups.values()
+                 if g.kind in gv.COMPOSITES or g.role == "attention"}
     short = {**gv.NORM_NAMES, **gv.ACT_NAMES}
     for block in graph.blocks:
         label = nodes[block.id]
@@ -757,7 +759,7 @@ def test_gallery_is_complete():
     shown = re.findall(r"!\[[^\]]*\]\(gallery/([^)]+)\)", text)
     on_disk = sorted(p.name for p in (ROOT / "docs" / "gallery").glob("*.svg"))
     assert sorted(shown) == on_disk
-    families = {str(s.attrs.get("type")) for p in SPEC_DIR.glob("*.yaml")
+    families = {str(s.block_type) for p in SPEC_DIR.glob("*.yaml")
                 for s in resolved(p).stages}
     for family in families:
         assert f"## {family}" in text

@@ -80,7 +80,7 @@ def test_last_step_is_convnext_tiny_node_for_node():
 def test_the_steps_change_what_the_paper_says():
     """Spot checks of each step's defining layer, read from the IR."""
     g = {name: resolved(ROADMAP / name) for name, _ in STEPS}
-    assert [s.attrs["depth"] for s in g["01_stage_ratio.yaml"].stages] == [3, 3, 9, 3]
+    assert [s.depth for s in g["01_stage_ratio.yaml"].stages] == [3, 3, 9, 3]
     stem = g["02_patchify_stem.yaml"].node("stem.conv")
     assert (stem.kernel_size, stem.stride, stem.out_channels, stem.bias) == (4, 4, 64, True)
     assert [n.name for n in g["02_patchify_stem.yaml"].under("stem")] == ["conv"]

@@ -40,7 +40,7 @@ def test_kept_specs_resolve_to_the_table_and_meet_the_constraints(tmp_path):
         assert graph.macs <= 4.5e9 and graph.params <= 30e6
         written = yaml.safe_load(open(row["file"]).read())
         assert written["stages"]["depths"] == row["stages.depths"]
-        assert [s.attrs["depth"] for s in graph.stages] == row["stages.depths"]
+        assert [s.depth for s in graph.stages] == row["stages.depths"]
         assert written["block"]["groups"] == row["block.groups"] in (1, 2, 4, 8)
 
 

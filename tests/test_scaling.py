@@ -58,14 +58,14 @@ def test_multipliers_of_one_change_nothing():
 
 def test_depth_multiplier_rounds_up_every_stage():
     graph = archspec.resolve(ROOT / "specs" / "resnet50.yaml", ["depth_multiplier=1.2"])
-    assert [s.attrs["depth"] for s in graph.stages] == [math.ceil(d * 1.2) for d in (3, 4, 6, 3)]
+    assert [s.depth for s in graph.stages] == [math.ceil(d * 1.2) for d in (3, 4, 6, 3)]
     assert len(graph.blocks) == sum(math.ceil(d * 1.2) for d in (3, 4, 6, 3))
 
 
 def test_width_multiplier_scales_stem_stages_and_derived_widths():
     graph = archspec.resolve(ROOT / "specs" / "resnet50.yaml", ["width_multiplier=0.5"])
     assert graph.node("stem.conv1").out_channels == 32
-    assert [s.attrs["width"] for s in graph.stages] == [128, 256, 512, 1024]
+    assert [s.width for s in graph.stages] == [128, 256, 512, 1024]
     # the bottleneck's 3x3 is a quarter of the (scaled) stage width
     assert graph.node("stages.0.blocks.0.conv2").out_channels == 32
     deep = archspec.resolve(ROOT / "specs" / "resnet50d.yaml", ["width_multiplier=1.5"])

@@ -1,5 +1,12 @@
-"""Block families register themselves on import; `BLOCKS` maps each `type` tag to its spec."""
-from . import resnet  # noqa: F401  (registers basic, bottleneck)
+"""Block families register themselves on import; `BLOCKS` maps each `type` tag to its spec.
+
+Every module of this package is imported (a new family is one new file here), then every module
+declared as an `archspec.blocks` entry point by an installed distribution (third-party families,
+docs/extending.md)."""
+import importlib
+import pkgutil
+
+from . import resnet  # noqa: F401  (registers basic, bottleneck: first, as the docs list them)
 from . import inverted_bottleneck  # noqa: F401  (registers inverted_bottleneck, convnext)
 from . import splat  # noqa: F401  (registers splat)
 from .base import BLOCKS, BlockContext, BlockSpecBase, NormSpec, register_block
@@ -8,3 +15,17 @@ from .stems import STEMS
 
 __all__ = ["BLOCKS", "DOWNSAMPLES", "STEMS", "BlockContext", "BlockSpecBase", "NormSpec",
            "register_block"]
+
+#: The entry-point group third-party families declare their module under.
+ENTRY_POINT_GROUP = "archspec.blocks"
+
+
+def _discover() -> None:
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+    from importlib.metadata import entry_points
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        point.load()
+
+
+_discover()

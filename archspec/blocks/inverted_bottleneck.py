@@ -23,7 +23,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from ..errors import Problem, format_path
-from ..primitives import Tensor
+from ..primitives import Tensor, nearest_divisor
 from .base import Activation, BlockContext, BlockSpecBase, NormSpec, register_block
 from .se import plan_se
 from .downsample import plan_shortcut
@@ -124,7 +124,7 @@ class InvertedBottleneckSpec(BlockSpecBase):
                 None, f"{path}.groups",
                 f"expected a divisor of the kxk conv's width ({width}, the {what} of stage "
                 f"{ctx.stage} block {ctx.index}), got {self.groups}",
-                f"groups: {_nearest_divisor(width, self.groups)}, or groups: depthwise, or change "
+                f"groups: {nearest_divisor(width, self.groups)}, or groups: depthwise, or change "
                 f"expand_ratio"))
         if self.pointwise == "linear":
             if self.depthwise_position != "first":
@@ -285,6 +285,3 @@ class ConvNeXtSpec(InvertedBottleneckSpec):
     """`linear` (channels-last Linear layers, ConvNeXt's fast path) or `conv` (1x1 convs and a
     channels-first layer norm: timm's `conv_mlp`, as convnext_atto uses)."""
 
-
-def _nearest_divisor(n: int, near: int) -> int:
-    return min((d for d in range(1, n + 1) if n % d == 0), key=lambda d: (abs(d - near), d))

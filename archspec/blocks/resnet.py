@@ -13,23 +13,28 @@ from typing import Literal
 from pydantic import Field
 
 from ..errors import Problem, format_path
-from ..primitives import Tensor
+from ..primitives import Tensor, nearest_divisor
 from .base import BlockContext, BlockSpecBase, register_block
 from .downsample import Shortcut, plan_shortcut
 from .se import SqueezeExciteSpec, plan_se
 
 
-class _ResidualSpec(BlockSpecBase):
-    supports_se = True  # `_finish` places it
+class ResidualSpec(BlockSpecBase):
+    """Base of the ResNet-style families (basic, bottleneck, splat, Selective Kernel): a branch
+    ending in `finish_residual`, which places `se` and the shortcut."""
+
+    supports_se = True  # `finish_residual` places it
 
     shortcut: Shortcut = "projection"
     """How the shortcut changes shape when a block does: `projection` (strided 1x1 conv + norm)
     or `avg_pool_projection` (2x2 average pool, then 1x1 conv + norm: ResNet-D)."""
 
 
-def _finish(ctx: BlockContext, y: Tensor, x: Tensor, kind: Shortcut, last_act: str,
-            se: SqueezeExciteSpec | None = None) -> Tensor:
-    """End of a residual block: [SE] -> [drop path] -> + shortcut -> act."""
+def finish_residual(ctx: BlockContext, y: Tensor, x: Tensor, kind: Shortcut, last_act: str,
+                    se: SqueezeExciteSpec | None = None) -> Tensor:
+    """End of a residual block, shared by the ResNet-style families: `y` is the branch output
+    after its last norm, `x` the block input. Records [SE `se`] -> [drop path] -> `add` of the
+    shortcut (identity, or `kind` when the shape changes) -> activation `last_act`."""
     b = ctx.builder
     y = plan_se(ctx, y, se)  # after the last norm, before drop path and the addition (SENet)
     if ctx.drop_path_rate > 0:
@@ -40,7 +45,7 @@ def _finish(ctx: BlockContext, y: Tensor, x: Tensor, kind: Shortcut, last_act: s
 
 
 @register_block
-class BasicSpec(_ResidualSpec):
+class BasicSpec(ResidualSpec):
     """ResNet basic block (ResNet-18/34): two 3x3 convs at the stage width."""
 
     type: Literal["basic"] = "basic"
@@ -52,11 +57,11 @@ class BasicSpec(_ResidualSpec):
         y = ctx.act_layer("act1", ctx.norm_layer("norm1", y))
         y = b.conv("conv2", y, out, 3, bias=ctx.conv_bias)
         y = ctx.norm_layer("norm2", y, zero_init=True)
-        return _finish(ctx, y, x, self.shortcut, "act2", self.se)
+        return finish_residual(ctx, y, x, self.shortcut, "act2", self.se)
 
 
 @register_block
-class BottleneckSpec(_ResidualSpec):
+class BottleneckSpec(ResidualSpec):
     """ResNet bottleneck; grouped (ResNeXt) through `groups` and `width_per_group`."""
 
     type: Literal["bottleneck"] = "bottleneck"
@@ -91,7 +96,7 @@ class BottleneckSpec(_ResidualSpec):
         if isinstance(self.groups, int) and mid % self.groups:
             return [Problem(None, f"{path}.groups",
                             f"expected a divisor of the 3x3 width ({mid}), got {self.groups}",
-                            f"groups: {_nearest_divisor(mid, self.groups)}, or change "
+                            f"groups: {nearest_divisor(mid, self.groups)}, or change "
                             f"width_per_group")]
         return []
 
@@ -108,7 +113,7 @@ class BottleneckSpec(_ResidualSpec):
         y = ctx.act_layer("act2", ctx.norm_layer("norm2", y))
         y = b.conv("conv3", y, out, 1, bias=ctx.conv_bias)
         y = ctx.norm_layer("norm3", y, zero_init=True)
-        return _finish(ctx, y, x, self.shortcut, "act3", self.se)
+        return finish_residual(ctx, y, x, self.shortcut, "act3", self.se)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -121,6 +126,3 @@ def _mid_channels(out_channels: int, ratio: float, groups: int | None,
     exact = planes * width_per_group / 64
     return int(exact) * groups, exact * groups
 
-
-def _nearest_divisor(n: int, near: int) -> int:
-    return min((d for d in range(1, n + 1) if n % d == 0), key=lambda d: (abs(d - near), d))

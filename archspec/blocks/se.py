@@ -14,8 +14,12 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from ..errors import Location, Problem, SpecError, format_path
+from ..kinds import register_group_kind
+from ..lower.registry import torch_container
 from ..primitives import make_divisible
-from .base import Activation, Model
+from .settings import Activation, Model
+
+register_group_kind("se", "attention", "squeeze-excite")
 
 if TYPE_CHECKING:
     from ..primitives import Tensor
@@ -112,3 +116,29 @@ def _location(source: str | None) -> Location | None:
     if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
         return Location(parts[0], int(parts[1]), int(parts[2]))
     return Location(source)
+
+
+@torch_container("se")
+def _squeeze_excite_module() -> type:
+    """The torch container of an `se` group (imports torch: runs when a module is built)."""
+    import torch
+    from torch import nn
+
+    from ..lower.torch import add_children, module_children
+
+    class SqueezeExcite(nn.Module):
+        """x * gate(fc2(act(fc1(pool(x))))): Hu et al. 2018. Children as the IR lists them
+        (pool, fc1, act, fc2, gate); the final `mul` is this forward's product."""
+
+        def __init__(self, group, graph):
+            super().__init__()
+            add_children(self, group, graph)
+            self._squeeze = module_children(group, graph, group.children)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            scale = x
+            for name in self._squeeze:
+                scale = getattr(self, name)(scale)
+            return x * scale
+
+    return SqueezeExcite

@@ -21,14 +21,18 @@ from typing import Literal
 from pydantic import Field
 
 from ..errors import Problem, format_path
-from ..primitives import Tensor, make_divisible
+from ..kinds import register_group_kind
+from ..lower.registry import torch_container
+from ..primitives import Tensor, make_divisible, nearest_divisor
 from .base import BlockContext, register_block
 from .downsample import Shortcut
-from .resnet import BottleneckSpec, _finish, _nearest_divisor, _ResidualSpec
+from .resnet import BottleneckSpec, ResidualSpec, finish_residual
+
+register_group_kind("splat", "attention", "split attention")
 
 
 @register_block
-class SplatSpec(_ResidualSpec):
+class SplatSpec(ResidualSpec):
     """ResNeSt block: a bottleneck whose 3x3 is a split-attention conv. Defaults are ResNeSt-50's
     "2s1x64d" (radix 2, 1 group of width 64) with avd after the SplAt and the avg-pool shortcut."""
 
@@ -97,7 +101,7 @@ class SplatSpec(_ResidualSpec):
                 None, format_path(path + ("radix",)),
                 f"expected the split-attention width ({mid}) divisible by groups x radix "
                 f"({self.groups} x {self.radix} = {splits}), got a remainder of {mid % splits}",
-                f"radix: {_nearest_divisor(mid // self.groups, self.radix)}, or change "
+                f"radix: {nearest_divisor(mid // self.groups, self.radix)}, or change "
                 f"width_per_group so that floor(planes x width_per_group / 64) is a multiple "
                 f"of {self.radix}"))
             return problems
@@ -129,12 +133,12 @@ class SplatSpec(_ResidualSpec):
             y = b.avg_pool("avd_last", y, kernel_size=3, stride=ctx.stride, padding=1)
         y = b.conv("conv3", y, out, 1, bias=ctx.conv_bias)
         y = ctx.norm_layer("norm3", y, zero_init=True)
-        return _finish(ctx, y, x, self.shortcut, "act3", self.se)
+        return finish_residual(ctx, y, x, self.shortcut, "act3", self.se)
 
     def plan_split_attention(self, ctx: BlockContext, name: str, x: Tensor, width: int,
                              stride: int, kernel_size: int = 3) -> Tensor:
         """SplAt(x.channels -> width): a group of kind `splat` whose torch container wires the
-        split sum and the weighted sum (lower/torch_attention.py)."""
+        split sum and the weighted sum (`_split_attention_module` below)."""
         b, radix, groups = ctx.builder, self.radix, self.groups
         attention = self.attention_channels(width)
         with b.group(name, "splat", x, radix=radix, groups=groups, channels=width,
@@ -152,3 +156,49 @@ class SplatSpec(_ResidualSpec):
             if radix > 1:
                 y = b.split_sum("sum_weighted", y, radix)
         return y
+
+
+@torch_container("splat")
+def _split_attention_module() -> type:
+    """The torch container of a `splat` group (imports torch: runs when a module is built)."""
+    import torch
+    from torch import nn
+
+    from ..lower.torch import add_children, module_children
+
+    class SplitAttention(nn.Module):
+        """ResNeSt's SplAt (Zhang et al. 2020), laid out like the reference `SplitAttn`.
+
+        features = act0(bn0(conv(x)))          (N, R*w, H, W), split-major
+        attention = rsoftmax(fc2(act1(bn1(fc1(pool(sum of the R splits))))))  (N, R*w, 1, 1)
+        out = sum over r of split_r * attention_r                             (N, w, H, W)
+        With radix 1 there is nothing to sum: out = features * sigmoid(...).
+        """
+
+        def __init__(self, group, graph):
+            super().__init__()
+            add_children(self, group, graph)
+            self.radix: int = group.attrs["radix"]
+            children = group.children
+            pool, scale = children.index("pool"), children.index("scale")
+            self._features = module_children(group, graph, children[:pool])
+            self._attention = module_children(group, graph, children[pool:scale])
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            for name in self._features:
+                x = getattr(self, name)(x)
+            if self.radix > 1:
+                splits = x.unflatten(1, (self.radix, -1))  # (N, R, w, H, W)
+                attention = splits.sum(1)
+            else:
+                attention = x
+            for name in self._attention:
+                attention = getattr(self, name)(attention)
+            if self.radix > 1:
+                return (splits * attention.unflatten(1, (self.radix, -1))).sum(1)
+            return x * attention
+
+        def extra_repr(self) -> str:
+            return f"radix={self.radix}"
+
+    return SplitAttention

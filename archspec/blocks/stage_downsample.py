@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..primitives import Builder, Tensor
-from .base import Model, NormSpec
+from .settings import Model, NormSpec
 
 
 class InBlockDownsample(Model):

@@ -12,7 +12,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from ..primitives import Builder, Tensor
-from .base import Activation, Model, NormSpec
+from .settings import Activation, Model, NormSpec
 
 Pool = Literal["max", "none"]
 

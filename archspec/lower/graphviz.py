@@ -327,8 +327,8 @@ class _Index:
         for node in self.graph.nodes:
             for gid in self.ancestors(node.id):
                 self.members.setdefault(gid, []).append(node)
-        self.side = {_join(g.id, g.attrs["shortcut"]) for g in self.graph.groups.values()
-                     if g.kind == "residual" and g.attrs.get("shortcut")}
+        self.side = {_join(g.id, g.residual.shortcut) for g in self.graph.groups.values()
+                     if g.residual is not None and g.residual.shortcut}
 
     def on_side(self, item: str) -> bool:
         """Whether a layer or group lies on a residual's projection shortcut (drawn beside the
@@ -353,7 +353,7 @@ class _Index:
 
     def is_block(self, gid: str) -> bool:
         group = self.graph.groups.get(gid)
-        return bool(group is not None and group.attrs.get("block"))
+        return bool(group is not None and group.is_block)
 
     def in_block(self, gid: str) -> bool:
         return any(self.is_block(a) for a in self.ancestors(gid))
@@ -376,10 +376,10 @@ class _Index:
         """The family colour key of a group: its block type; for a stage, its blocks' type;
         for stem and head their names; else a sequence's name or the group's kind."""
         group = self.graph.groups[gid]
-        if group.attrs.get("block"):
-            return str(group.attrs["block"])
+        if group.is_block:
+            return str(group.block_type)
         if group.kind == "stage":
-            return str(group.attrs.get("type", "stage"))
+            return str(group.block_type or "stage")
         local = gid.rpartition(".")[2]
         return local if group.kind == "sequential" else group.kind
 
@@ -779,7 +779,7 @@ def _shortcut(index: _Index, gid: str) -> str:
     """'shortcut: identity', 'shortcut: 1×1/2, 512 → BN', 'shortcut: none' (a block without a
     residual); empty for a group that is no block and no residual."""
     group = index.graph.groups[gid]
-    shortcut = group.attrs.get("shortcut")
+    shortcut = _shortcut_of(group)
     if group.kind == "residual":
         if shortcut:
             return "shortcut: " + ARROW.join(_sequence(index, _join(gid, shortcut)))
@@ -794,7 +794,7 @@ def _wrap_words(text: str, width: int) -> list[str]:
 def _group_lines(index: _Index, gid: str) -> list[str]:
     """A group's main path as a layer sequence, then its shortcut, then extra settings."""
     group = index.graph.groups[gid]
-    lines = _wrap(_sequence(index, gid, skip=group.attrs.get("shortcut")))
+    lines = _wrap(_sequence(index, gid, skip=_shortcut_of(group)))
     shortcut = _shortcut(index, gid)
     if shortcut:
         lines += _wrap([shortcut])
@@ -821,7 +821,9 @@ def _signature(index: _Index, gid: str) -> str:
                        node.padding, node.groups, node.dilation, node.bias, node.param_shapes,
                        node.macs, attrs))
     group = index.graph.groups[gid]
-    attrs = sorted((k, repr(v)) for k, v in group.attrs.items() if k not in ("stage", "index"))
+    attrs = sorted((k, repr(v)) for k, v in group.attrs.items())
+    attrs.append(("structure", repr((group.block_type, group.family, group.stride,
+                                     group.residual))))  # all but the position
     subgroups = sorted((g[len(prefix):], sub.kind, sub.children, repr(sorted(sub.attrs.items())))
                        for g, sub in index.graph.groups.items() if g.startswith(prefix))
     return repr((group.kind, group.children, group.in_shape, group.out_shape, attrs, subgroups,
@@ -860,8 +862,14 @@ def _block_units(index: _Index, gid: str) -> list[str]:
 
 
 def _position(group: Group) -> str:
-    a = group.attrs
-    return f"{a['stage']}.{a['index']}" if "stage" in a and "index" in a else group.id
+    if group.stage is not None and group.index is not None:
+        return f"{group.stage}.{group.index}"
+    return group.id
+
+
+def _shortcut_of(group: Group) -> str | None:
+    """The child of a residual block that projects its input, if any."""
+    return group.residual.shortcut if group.residual is not None else None
 
 
 def _drop_path_range(index: _Index, run: list[str]) -> str:
@@ -883,20 +891,20 @@ def _unit_item(view: _View, run: list[str]) -> _Item:
     extra: dict[str, str] = {"tooltip": _tooltip(first, group.source)}
     small = []
     if index.is_block(first):
-        title = kind_name(str(group.attrs["block"]))
+        title = kind_name(str(group.block_type))
         if len(run) > 1:
             title += f"  {TIMES}{len(run)}"
             where = f"blocks {_position(group)}\u2013{_position(view.graph.groups[run[-1]])}"
         else:
             where = f"block {_position(group)}"
-        stride = group.attrs.get("stride")
+        stride = group.stride
         if stride and stride > 1:
             where += f"{SEP}stride {stride}"
         lines = [where] + _group_lines(index, first) + [_drop_path_range(index, run)]
         if view.stats:
             small.append(_stats(group.params, group.macs, " each" if len(run) > 1 else ""))
     else:
-        title = str(group.attrs.get("family", first.rpartition(".")[2]))
+        title = str(group.family or first.rpartition(".")[2])
         lines = _group_lines(index, first)
         if view.stats:
             small.append(_stats(group.params, group.macs))
@@ -909,12 +917,12 @@ def _unit_item(view: _View, run: list[str]) -> _Item:
 
 def _stage_item(view: _View, stage: Group) -> _Item:
     legend = view.family(stage.id)
-    a = stage.attrs
-    lines = [f"{a.get('family', legend[1])} {TIMES}{a.get('depth', '?')}",
-             SEP.join(f"{k} {a[k]}" for k in ("width", "stride") if k in a)]
+    lines = [f"{stage.family or legend[1]} {TIMES}{stage.depth or '?'}",
+             SEP.join(f"{k} {v}" for k, v in (("width", stage.width), ("stride", stage.stride))
+                      if v is not None)]
     for part in _stage_parts(view.index, stage.id):  # e.g. a separate downsampling layer
         group = view.graph.groups.get(part)
-        name = str(group.attrs.get("family", part.rpartition(".")[2])) if group else ""
+        name = str(group.family or part.rpartition(".")[2]) if group else ""
         tokens = _sequence(view.index, part) if group else [_token(view.graph.node(part))]
         lines += _wrap([f"{name}: {tokens[0]}" if name else tokens[0]] + tokens[1:])
     lines += [_norms_and_acts(view.index, stage.id), f"output {shape_text(stage.out_shape)}"]
@@ -979,11 +987,11 @@ def _cluster_label(view: _View, gid: str) -> str:
     lines: list[str] = []
     if group.kind == "stage":
         title = f"stage {local}"
-        lines.append(f"{group.attrs.get('family', '')} {TIMES}{group.attrs.get('depth', '')}")
+        lines.append(f"{group.family or ''} {TIMES}{group.depth or ''}")
     elif view.index.is_block(gid):
-        title = f"{kind_name(str(group.attrs['block']))} {_position(group)}"
+        title = f"{kind_name(str(group.block_type))} {_position(group)}"
     elif view.index.parent.get(gid) == "":
-        title = str(group.attrs.get("family", local))
+        title = str(group.family or local)
     else:
         title = kind_name(group.kind if group.kind != "sequential" else local)
         notation = _composite(view.index, gid)  # the block level's token, for reference
@@ -1019,7 +1027,7 @@ def _rest_item(view: _View, run: list[str]) -> _Item:
         f"blocks {_position(rest[0])}\u2013{_position(rest[-1])}"
     lines = [where, f"each as block {_position(first)}", _drop_path_range(view.index, run[1:])]
     small = [_stats(rest[0].params, rest[0].macs, " each")] if view.stats else []
-    title = f"{kind_name(str(first.attrs['block']))}  {TIMES}{len(rest)}"
+    title = f"{kind_name(str(first.block_type))}  {TIMES}{len(rest)}"
     extra = {"tooltip": _tooltip(run[1], rest[0].source), "style": "rounded,filled,dashed"}
     return _Item(run[1], view.text(title, lines, small), _pale(legend[2]), legend, extra=extra)
 
@@ -1136,7 +1144,7 @@ def sequences(graph: ArchGraph) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for gid, group in graph.groups.items():
         if index.is_block(gid):
-            out[gid] = _sequence(index, gid, skip=group.attrs.get("shortcut"), flat=True) + \
+            out[gid] = _sequence(index, gid, skip=_shortcut_of(group), flat=True) + \
                 [_shortcut(index, gid)]
         elif group.kind == "stage":
             out[gid] = [t for part in _stage_parts(index, gid) for t in (

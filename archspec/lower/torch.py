@@ -15,6 +15,9 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ..ir import ArchGraph, FeatureInfo, Group, Node
+from ..kinds import KINDS
+from . import torch_convnext  # noqa: F401  (permute, layer_scale)
+from .registry import container, layer, register_container, register_layer
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -68,10 +71,11 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, group: Group, graph: ArchGraph):
         super().__init__()
-        _add_children(self, group, graph)
-        self._branch: tuple[str, ...] = group.attrs["branch"]
-        self._post: tuple[str, ...] = group.attrs["post"]
-        if group.attrs["shortcut"] is None:
+        add_children(self, group, graph)
+        wiring = group.residual
+        self._branch: tuple[str, ...] = wiring.branch
+        self._post: tuple[str, ...] = wiring.post
+        if wiring.shortcut is None:
             self.downsample = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -95,7 +99,7 @@ class Stages(nn.Sequential):
 
     def __init__(self, group: Group, graph: ArchGraph):
         super().__init__()
-        _add_children(self, group, graph)
+        add_children(self, group, graph)
         self.grad_checkpointing = False
 
     def run(self, stage: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -132,13 +136,13 @@ class Network(nn.Module):
 
     def __init__(self, group: Group, graph: ArchGraph):
         super().__init__()
-        _add_children(self, group, graph)
+        add_children(self, group, graph)
         self.spec_name = graph.name
         #: the validated spec as plain data: archspec.save embeds it, load_weights maps by it
         self.spec_data: dict | None = graph.attrs.get("spec")
         head = graph.groups["head"]
         classifier = graph.classifier
-        self._classifier_name: str = head.attrs.get("classifier", "fc")
+        self._classifier_name: str = head.classifier or "fc"
         #: channels of `forward_features`' output (the last stage's)
         self.num_features: int = graph.groups["stages"].out_shape[0]
         #: channels of `forward_head(..., pre_logits=True)`: what the classifier reads
@@ -235,52 +239,26 @@ class FeatureNetwork(nn.Module):
 
 def _sequential(group: Group, graph: ArchGraph) -> nn.Module:
     seq = nn.Sequential()
-    _add_children(seq, group, graph)
+    add_children(seq, group, graph)
     return seq
 
 
-#: group kind -> constructor(group, graph). Families with composite layers (squeeze-excite,
-#: split attention, ...) register theirs with `register_container`.
-CONTAINERS: dict[str, Callable[[Group, ArchGraph], nn.Module]] = {
-    "network": Network,
-    "sequential": _sequential,
-    "stages": Stages,
-    "stage": _sequential,
-    "residual": ResidualBlock,
-}
-
-#: node kind -> constructor(node). Extended with `register_layer`.
-LAYERS: dict[str, Callable[[Node], nn.Module]] = {}
+register_container("network")(Network)
+register_container("stages")(Stages)
+register_container("stage")(_sequential)
+register_container("sequential")(_sequential)
+register_container("residual")(ResidualBlock)
 
 
-def register_container(kind: str):
-    def deco(factory):
-        CONTAINERS[kind] = factory
-        return factory
-    return deco
+def _activation(cls: type[nn.Module], inplace: bool) -> Callable[[Node], nn.Module]:
+    if inplace:
+        return lambda node: cls(inplace=True)
+    return lambda node: cls()
 
 
-def register_layer(*kinds: str):
-    def deco(factory):
-        for kind in kinds:
-            LAYERS[kind] = factory
-        return factory
-    return deco
-
-
-def _activation(make: Callable[[], nn.Module]) -> Callable[[Node], nn.Module]:
-    return lambda node: make()
-
-
-for _kind, _make in {
-    "relu": lambda: nn.ReLU(inplace=True),
-    "relu6": lambda: nn.ReLU6(inplace=True),
-    "gelu": nn.GELU,
-    "silu": lambda: nn.SiLU(inplace=True),
-    "sigmoid": nn.Sigmoid,
-    "hard_swish": lambda: nn.Hardswish(inplace=True),
-}.items():
-    LAYERS[_kind] = _activation(_make)
+for _kind in KINDS.values():  # the activations, as `archspec.kinds` names their torch class
+    if _kind.role == "activation" and _kind.torch:
+        register_layer(_kind.name)(_activation(getattr(nn, _kind.torch), _kind.inplace))
 
 
 @register_layer("conv2d")
@@ -336,20 +314,22 @@ def _drop_path(node: Node) -> nn.Module:
 def _layer(node: Node) -> nn.Module:
     """The torch module of one leaf node, exactly as the IR describes it."""
     try:
-        factory = LAYERS[node.kind]
+        factory = layer(node.kind)
     except KeyError:
         raise NotImplementedError(
             f"internal error: no torch layer for node kind '{node.kind}' ({node.id})") from None
     return factory(node)
 
 
-def _add_children(module: nn.Module, group: Group, graph: ArchGraph) -> None:
+def add_children(module: nn.Module, group: Group, graph: ArchGraph) -> None:
+    """Add a group's children to `module`, in order, built as the IR describes them
+    (functional nodes have no module). Every container calls it first."""
     prefix = f"{group.id}." if group.id else ""
     for child in group.children:
         full = prefix + child
         if full in graph.groups:
             sub = graph.groups[full]
-            module.add_module(child, CONTAINERS[sub.kind](sub, graph))
+            module.add_module(child, container(sub.kind)(sub, graph))
         else:
             node = graph.node(full)
             if node.is_module:
@@ -366,17 +346,18 @@ def init_weights(model: nn.Module, graph: ArchGraph) -> None:
         if not node.is_module or not node.params:
             continue
         layer = model.get_submodule(node.id)
-        if init["type"] == "trunc_normal" and node.kind in ("conv2d", "linear"):
+        role = node.role
+        if init["type"] == "trunc_normal" and role in ("conv", "linear"):
             nn.init.trunc_normal_(layer.weight, std=init["std"])  # bounds [-2, 2], as timm
             if layer.bias is not None:
                 nn.init.zeros_(layer.bias)
-        elif node.kind == "layer_scale":
+        elif role == "scale":
             nn.init.constant_(layer.gamma, node.attrs["init"])
-        elif node.kind == "conv2d":
+        elif role == "conv":
             nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
             if layer.bias is not None:
                 nn.init.zeros_(layer.bias)
-        elif node.kind in ("batch_norm", "layer_norm"):
+        elif role == "norm":
             nn.init.constant_(layer.weight, 0.0 if node.attrs.get("zero_init") else 1.0)
             nn.init.zeros_(layer.bias)
 
@@ -424,5 +405,10 @@ def check_forward(model: nn.Module, graph: ArchGraph) -> int:
     return counted
 
 
-from . import torch_attention  # noqa: E402,F401  (registers the `se` and `splat` containers)
-from . import torch_convnext  # noqa: E402,F401  (permute, layer_scale)
+
+def module_children(group: Group, graph: ArchGraph, names: Sequence[str]) -> tuple[str, ...]:
+    """The children among `names` that are modules (not functional nodes such as `mul`): what
+    a composite container's forward calls in turn."""
+    prefix = f"{group.id}." if group.id else ""
+    return tuple(n for n in names
+                 if prefix + n in graph.groups or graph.node(prefix + n).is_module)

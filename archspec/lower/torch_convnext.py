@@ -1,4 +1,5 @@
-"""Torch layers for ConvNeXt-style blocks: layout permutes and layer scale.
+"""Torch layers of the core kinds that are not plain torch layers: layout permutes and layer
+scale (ConvNeXt), and the r-softmax over splits (ResNeSt, Selective Kernel).
 
 A ConvNeXt block runs its norm and MLP channels-last, as torchvision's CNBlock and the reference do:
 depthwise conv (NCHW) -> permute to NHWC -> LayerNorm -> Linear -> GELU -> Linear -> permute back ->
@@ -10,7 +11,7 @@ import torch
 from torch import nn
 
 from ..ir import Node
-from .torch import register_layer
+from .registry import register_layer
 
 
 class Permute(nn.Module):
@@ -54,3 +55,26 @@ def _permute(node: Node) -> nn.Module:
 def _layer_scale(node: Node) -> nn.Module:
     return LayerScale(node.param_shapes[0][1][0], node.attrs["init"],
                       bool(node.attrs.get("channels_last")))
+
+
+class RadixSoftmax(nn.Module):
+    """r-softmax: logits (N, K*R*c, 1, 1) laid out group-major (K, R, c) -> weights laid out
+    split-major (R, K, c), softmax over R within each group; sigmoid when R is 1."""
+
+    def __init__(self, radix: int, groups: int):
+        super().__init__()
+        self.radix, self.groups = radix, groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.radix == 1:
+            return torch.sigmoid(x)
+        x = x.unflatten(1, (self.groups, self.radix, -1)).transpose(1, 2)  # (N, R, K, c, 1, 1)
+        return x.softmax(1).flatten(1, 3)
+
+    def extra_repr(self) -> str:
+        return f"radix={self.radix}, groups={self.groups}"
+
+
+@register_layer("radix_softmax")
+def _radix_softmax(node: Node) -> nn.Module:
+    return RadixSoftmax(node.attrs["radix"], node.groups)

@@ -26,6 +26,7 @@ SOURCES = {"timm": ("timm", "timm_legacy"), "torchvision": ("torchvision",)}
 
 #: block type -> the foreign model class whose module names its network takes
 MODEL_CLASS = {"basic": "resnet", "bottleneck": "resnet", "splat": "resnet",
+               "sk_basic": "resnet", "sk_bottleneck": "resnet",
                "inverted_bottleneck": "mobilenet", "convnext": "convnext"}
 
 
@@ -85,7 +86,7 @@ def module_map(graph: ArchGraph, layout: str) -> dict[str, Target]:
 def model_class(graph: ArchGraph) -> str:
     """The foreign model class of the network: that of its first stage's blocks."""
     for block in graph.blocks:
-        return MODEL_CLASS.get(str(block.attrs["block"]), "unknown")
+        return MODEL_CLASS.get(str(block.block_type), "unknown")
     return "unknown"
 
 
@@ -102,9 +103,9 @@ def _pairs(members: list[tuple[str, Node]]) -> list[tuple[str, str | None]]:
     """(conv, the norm right after it or None) in order; other nodes are skipped."""
     out: list[tuple[str, str | None]] = []
     for local, node in members:
-        if node.kind == "conv2d":
+        if node.role == "conv":
             out.append((local, None))
-        elif node.kind.endswith("_norm") and out and out[-1][1] is None:
+        elif node.role == "norm" and out and out[-1][1] is None:
             out[-1] = (out[-1][0], local)
     return out
 
@@ -170,7 +171,7 @@ def _stage(w: _Walk, s: int, sid: str) -> None:
     stage_path = w.next_feature() if nested else ""
     for j in graph.groups[f"{sid}.blocks"].children:
         bid = f"{sid}.blocks.{j}"
-        family = MODEL_CLASS.get(str(graph.groups[bid].attrs.get("block")), "unknown")
+        family = MODEL_CLASS.get(str(graph.groups[bid].block_type), "unknown")
         rule = BLOCKS.get((w.layout, family))
         if rule is None or family != w.model:
             continue  # a block the foreign model class has no place for
@@ -201,6 +202,8 @@ def _block_resnet(w: _Walk, bid: str, path: str, members) -> None:
         if head == "downsample":
             foreign = f"downsample.{pool_slot + (local == norm)}" if local in (conv, norm) \
                 else None
+        elif w.graph.groups[bid].block_type.startswith("sk_"):
+            foreign = _selective_kernel_name(head, rest)
         elif _NORM.match(head) and not rest:
             foreign = "bn" + head[len("norm"):]
         elif head == "se" and w.layout == "timm_legacy":
@@ -209,6 +212,19 @@ def _block_resnet(w: _Walk, bid: str, path: str, members) -> None:
             foreign = local
         if foreign:
             w.put(f"{bid}.{local}", f"{path}.{foreign}")
+
+
+_PATH = re.compile(r"^path(\d+)")
+
+
+def _selective_kernel_name(head: str, rest: str) -> str:
+    """timm's SK-ResNets name every conv-norm pair as ConvNormAct: `convK.conv`, `convK.bn`
+    (archspec's `convK`, `normK`); the SK conv's `pathP` is `paths.P`."""
+    if _NORM.match(head) and not rest:
+        return f"conv{head[len('norm'):]}.bn"
+    if not rest:
+        return f"{head}.conv"
+    return head + "." + _PATH.sub(r"paths.\1", rest)
 
 
 #: timm EfficientNet blocks: InvertedResidual names, and DepthwiseSeparableConv's (no expansion)

@@ -254,7 +254,7 @@ def test_mixed_families_per_stage():
                    "overrides": {2: {"type": "convnext"}, 3: {"type": "convnext"}}},
         "block": {"type": "bottleneck"}})
     graph = archspec.resolve(spec)
-    assert [s.attrs["type"] for s in graph.stages] == ["bottleneck"] * 2 + ["convnext"] * 2
+    assert [s.block_type for s in graph.stages] == ["bottleneck"] * 2 + ["convnext"] * 2
     dw = graph.node("stages.2.blocks.0.conv_dw")
     assert (dw.in_channels, dw.stride, dw.kernel_size, dw.groups) == (128, 2, 7, 128)
     assert graph.node("stages.2.blocks.0.downsample.1").kind == "layer_norm"  # the block's norm

@@ -34,7 +34,7 @@ def test_plan_matches_module(stride, channels, block):
 def test_shortcut_is_identity_only_when_the_shape_is_unchanged(stride, channels):
     graph = resolve(one_block({"type": "bottleneck"}, *channels, stride=stride))
     identity = stride == 1 and channels[0] == channels[1]
-    assert (graph.groups[BLOCK].attrs["shortcut"] is None) == identity
+    assert (graph.groups[BLOCK].residual.shortcut is None) == identity
     if identity:  # the branch really is added to the untouched input
         model = archspec.to_module(graph).eval()
         block = model.get_submodule(BLOCK)

@@ -100,7 +100,7 @@ def test_placed_after_the_last_norm_before_drop_path_and_add(block):
     assert graph.node(f"{block_id}.se.mul").inputs == (f"{block_id}.{children[last_norm]}",
                                                        f"{block_id}.se.gate")
     assert graph.node(f"{block_id}.drop_path").inputs == (f"{block_id}.se.mul",)
-    assert graph.groups[block_id].attrs["branch"][-2:] == ("se", "drop_path")
+    assert graph.groups[block_id].residual.branch[-2:] == ("se", "drop_path")
 
 
 @pytest.mark.parametrize("block", [{"type": "basic"}, {"type": "bottleneck"},

@@ -29,5 +29,5 @@ def test_se_on_convnext_blocks_counts_and_runs():
 def test_se_sits_after_the_last_norm_of_an_inverted_residual():
     graph = archspec.resolve(ROOT / "specs" / "mobilenetv2_100.yaml", ["block.se={reduction: 4}"])
     block = graph.groups["stages.1.blocks.1"]  # stride 1, 24 -> 24: residual
-    assert block.attrs["branch"][-2:] == ("norm3", "se")
+    assert block.residual.branch[-2:] == ("norm3", "se")
     assert graph.node("stages.1.blocks.1.se.mul").out_shape == (24, 56, 56)
