@@ -20,6 +20,7 @@ that now produces their value. Parameter and MAC totals are recounted.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
@@ -113,12 +114,13 @@ def _fuse_residual_add(rw: _Rewrite, group: Group) -> dict[str, Any] | None:
     """The block's `fused_add` attribute when its branch ends in a conv whose output is only
     added to the shortcut and the add is followed by nothing but one activation."""
     prefix = group.id + "."
-    live = [c for c in group.attrs["branch"] if prefix + c in rw.nodes]
-    post = [c for c in group.attrs["post"] if prefix + c in rw.nodes]
-    if not live or prefix + "add" not in rw.nodes:
+    wiring = group.residual
+    live = [c for c in wiring.branch if prefix + c in rw.nodes]
+    post = [c for c in wiring.post if prefix + c in rw.nodes]
+    if not live or prefix + wiring.merge not in rw.nodes:
         return None
     last = rw.nodes[prefix + live[-1]]
-    add = rw.nodes[prefix + "add"]
+    add = rw.nodes[prefix + wiring.merge]
     if last.kind != "conv2d" or last.attrs.get("act") or rw.readers[value_id(last)] != 1 \
             or rw.resolve(add.inputs[0]) != last.id:
         return None
@@ -161,10 +163,12 @@ def _rewired(rw: _Rewrite) -> tuple[Node, ...]:
     for node in rw.nodes.values():
         inputs = tuple(rw.resolve(src) for src in node.inputs)
         shapes = node.param_shapes
-        if node.kind == "conv2d" and node.bias and not any(n == "bias" for n, _ in shapes):
+        if node.kind == "conv2d" and not any(n == "bias" for n, _ in shapes):
+            # every deploy conv has a bias (FusedConv2d): a folded norm's shift, else zeros
             shapes = shapes + (("bias", (node.out_channels,)),)
         params = sum(_prod(s) for _, s in shapes)
-        out.append(node._replace(inputs=inputs, param_shapes=shapes, params=params))
+        out.append(node._replace(inputs=inputs, param_shapes=shapes, params=params,
+                                 bias=node.bias or node.kind == "conv2d"))
     return tuple(out)
 
 
@@ -191,13 +195,11 @@ def _groups(graph: ArchGraph, rw: _Rewrite, nodes: tuple[Node, ...],
         prefix = f"{gid}." if gid else ""
         kept = tuple(c for c in group.children
                      if prefix + c in rw.nodes or prefix + c in graph.groups)
-        attrs = dict(group.attrs)
-        if group.kind == "residual":
-            attrs["branch"] = tuple(c for c in attrs["branch"] if c in kept)
-            attrs["post"] = tuple(c for c in attrs["post"] if c in kept)
-        attrs.update(group_attrs.get(gid, {}))
-        out[gid] = Group(id=gid, kind=group.kind, children=kept, in_shape=group.in_shape,
-                         out_shape=group.out_shape, params=params[gid], macs=macs[gid],
-                         attrs=MappingProxyType(attrs), source=group.source,
-                         reduction=group.reduction)
+        wiring = group.residual
+        if wiring is not None:
+            wiring = replace(wiring, branch=tuple(c for c in wiring.branch if c in kept),
+                             post=tuple(c for c in wiring.post if c in kept))
+        attrs = MappingProxyType({**group.attrs, **group_attrs.get(gid, {})})
+        out[gid] = replace(group, children=kept, params=params[gid], macs=macs[gid],
+                           attrs=attrs, residual=wiring)
     return out
