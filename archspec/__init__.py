@@ -11,89 +11,124 @@
 """
 from __future__ import annotations
 
+__version__ = "0.1.0"
+
 import os
 from typing import TYPE_CHECKING, Any, Sequence
 
 from .errors import InternalError, Location, Problem, SpecError
 from .ir import ArchGraph, Feature, FeatureInfo, Group, Node
+from .spec import Spec, load
+# The module archspec.summary is loaded first, so the function `summary` below (the public API)
+# is what `archspec.summary` names; `from archspec.summary import ...` still finds the module.
+from . import summary as _summary_module  # noqa: F401  (light: no torch, no pydantic)
 
 if TYPE_CHECKING:
-    from .spec import Spec, load
     import graphviz
     import networkx
     from torch import nn
 
 __all__ = ["ArchGraph", "Feature", "FeatureInfo", "Group", "InternalError", "Location", "Node",
-           "Problem", "Spec", "SpecError", "build", "diff", "load", "load_model",
-           "load_weights", "modernize", "resolve", "save", "to_dot", "to_module",
-           "to_networkx"]
+           "Problem", "Spec", "SpecError", "build", "diff", "list_models", "load", "load_model",
+           "load_weights", "modernize", "resolve", "save", "summary", "to_dot", "to_module",
+           "to_networkx", "to_yaml"]
 
 
-def __getattr__(name: str) -> Any:
-    """`archspec.Spec` and `archspec.load` on first use: the spec models import pydantic, which
-    commands that never load a spec (`--help`, `modernize --help`) do not need."""
-    if name in ("Spec", "load"):
-        from . import spec
-        return getattr(spec, name)
-    raise AttributeError(f"module 'archspec' has no attribute {name!r}")
+#: Keywords of `build` and `resolve` that mean what they mean in `timm.create_model`, and the
+#: spec setting each one sets.
+TIMM_KEYWORDS = {"num_classes": "head.num_classes", "in_chans": "input.channels",
+                 "drop_path_rate": "drop_path_rate", "global_pool": "head.pool"}
 
 
 def _overrides(kwargs: dict[str, Any]) -> list[str]:
-    """build(spec, head__num_classes=10) -> ['head.num_classes=10'] (`__` separates levels)."""
+    """build(spec, num_classes=10, block__groups=32) -> ['head.num_classes=10',
+    'block.groups=32']: timm's keywords by name, any setting by its path with `__` for `.`."""
     import json
-    return [f"{key.replace('__', '.')}={json.dumps(value)}" for key, value in kwargs.items()]
+    out = []
+    for key, value in kwargs.items():
+        path = TIMM_KEYWORDS.get(key) or (key.replace("__", ".") if "__" in key else None)
+        if path is None:
+            raise TypeError(
+                f"unknown keyword argument {key!r}. Accepted: "
+                f"{', '.join(TIMM_KEYWORDS)} (as in timm.create_model), features_only, "
+                f"out_indices, weights, weights_source and strict (build only), and any spec "
+                f"setting by its `--set` path with `__` between levels: block__groups=32, head__dropout=0.2, "
+                f"stages__depths=[3, 4, 6, 3] (or overrides=['block.groups=32'])")
+        out.append(f"{path}={json.dumps(value)}")
+    return out
 
 
-def resolve(spec: "str | os.PathLike | Spec | ArchGraph", overrides: list[str] | tuple = (),
-            *, strict: bool = False, **kwargs: Any) -> ArchGraph:
-    """Load (if given a path) and resolve a spec into the IR. Never imports torch. `strict`: a
-    setting that inheritance dropped (see docs/spec.md, "Inheritance") is an error."""
-    from .resolver import resolve as _resolve
-    from .spec import Spec, load
-    if isinstance(spec, ArchGraph):
+def _spec(spec: "str | os.PathLike | Spec | ArchGraph", overrides: Sequence[str],
+          kwargs: dict[str, Any]) -> "Spec | ArchGraph":
+    """A loaded spec (with overrides applied), or the given Spec / ArchGraph as it is."""
+    if isinstance(spec, (Spec, ArchGraph)):
         if overrides or kwargs:
-            raise TypeError("overrides need a spec, not a resolved graph")
+            raise TypeError("overrides need a spec file or zoo name, not a loaded "
+                            f"{type(spec).__name__}")
         return spec
-    if not isinstance(spec, Spec) or overrides or kwargs:
-        if isinstance(spec, Spec):
-            raise TypeError("pass a path to apply overrides")
-        spec = load(spec, list(overrides) + _overrides(kwargs))
-    graph = _resolve(spec)
-    if strict and spec.strict_problems():
-        raise SpecError(spec.strict_problems())
+    return load(spec, list(overrides) + _overrides(kwargs))
+
+
+def resolve(spec: "str | os.PathLike | Spec | ArchGraph", overrides: Sequence[str] = (), *,
+            strict: bool = False, **kwargs: Any) -> ArchGraph:
+    """Load (a path or a zoo name: `resolve("resnet50")`) and resolve a spec into the IR, with
+    `overrides` (`["block.groups=32"]`) and keywords as `build`'s. Never imports torch.
+    `strict`: a setting that inheritance dropped (see docs/spec.md, "Inheritance") is an
+    error."""
+    from .resolver import resolve as _resolve
+    loaded = _spec(spec, overrides, kwargs)
+    if isinstance(loaded, ArchGraph):
+        return loaded
+    graph = _resolve(loaded)
+    if strict and loaded.strict_problems():
+        raise SpecError(loaded.strict_problems())
     return graph
 
 
-def build(spec: "str | os.PathLike | Spec | ArchGraph", overrides: list[str] | tuple = (), *,
-          features_only: bool = False, out_indices: "Sequence[int] | None" = None,
+def build(spec: "str | os.PathLike | Spec | ArchGraph", overrides: Sequence[str] = (), *,
+          features_only: bool = False, out_indices: "int | Sequence[int] | None" = None,
           weights: "str | os.PathLike | None" = None, weights_source: str = "auto",
           strict: bool = True, mode: str = "train", **kwargs: Any) -> "nn.Module":
-    """Build the torch module of a spec. Keyword overrides use `__` between levels:
-    `build("specs/resnet50.yaml", head__num_classes=10)`. `features_only=True` builds the
-    backbone returning the maps of the stages in `out_indices` (stage indices from 0; default
-    all), with `feature_info` (channels, reduction, module) from the IR; see docs/modules.md.
+    """Build the torch module of a spec file or zoo name, as `timm.create_model` would:
+    `build("resnet50", num_classes=10, in_chans=1, drop_path_rate=0.1, global_pool="max")`.
+    Any other setting: `block__groups=32` (its `--set` path, `__` between levels) or
+    `overrides=["block.groups=32"]`. `features_only=True` builds the backbone returning the
+    feature maps at `out_indices` (indices into `feature_info`, as timm's: a ResNet's 0 is the
+    stem at reduction 2; default all). The module's `spec` is the Spec it was built from
+    (`archspec.to_yaml(model.spec)` writes it back). See docs/modules.md and docs/api.md.
     `weights`: a timm, torchvision or archspec checkpoint to load (`load_weights` with
     `weights_source` and `strict`); an incomplete load prints its report's table on stderr and
     the report is the module's `weights_report` (docs/weights.md). `mode="deploy"` returns the
     inference-only module (`.to_deploy()` of the built, loaded network; see docs/deploy.md)."""
-    from .lower.torch import FeatureNetwork, to_module as _to_module
+    from .lower.torch import to_module as _to_module
+    from .resolver import resolve as _resolve
     if mode not in ("train", "deploy"):
         raise ValueError(f"mode: expected 'train' or 'deploy', got {mode!r}")
     if mode == "deploy" and features_only:
         raise TypeError("mode='deploy' builds a classification network: leave out features_only")
-    graph = resolve(spec, overrides, **kwargs)
+    loaded = _spec(spec, overrides, kwargs)
+    graph = loaded if isinstance(loaded, ArchGraph) else _resolve(loaded)
     if weights is None:
         model = _to_module(graph, features_only=features_only, out_indices=out_indices)
-        return model.to_deploy() if mode == "deploy" else model
+    else:
+        model = _with_weights(graph, features_only, out_indices,
+                              dict(checkpoint=weights, source=weights_source, strict=strict))
+    model.spec = loaded if isinstance(loaded, Spec) else None
+    return model.to_deploy() if mode == "deploy" else model
+
+
+def _with_weights(graph: ArchGraph, features_only: bool, out_indices: Any,
+                  load: dict[str, Any]) -> "nn.Module":
+    """The full network with a checkpoint loaded (its names are the classifier's), then the
+    backbone cut from it when `features_only`."""
+    from .lower.torch import FeatureNetwork, to_module as _to_module
     info = graph.feature_info(out_indices) if features_only else None
     model = _to_module(graph, out_indices=out_indices)  # (out_indices alone: its TypeError)
-    report = load_weights(model, weights, source=weights_source, strict=strict)
+    report = load_weights(model, **load)
     if not report.complete:
         import sys
         print(report.table(), file=sys.stderr)
     model.weights_report = report
-    if mode == "deploy":
-        return model.to_deploy()
     return FeatureNetwork(model, info) if info is not None else model
 
 
@@ -119,9 +154,23 @@ def load_model(path: "str | os.PathLike") -> "nn.Module":
 
 
 def to_module(graph: ArchGraph, features_only: bool = False,
-              out_indices: "Sequence[int] | None" = None) -> "nn.Module":
+              out_indices: "int | Sequence[int] | None" = None) -> "nn.Module":
     from .lower.torch import to_module as _to_module
     return _to_module(graph, features_only=features_only, out_indices=out_indices)
+
+
+def to_yaml(spec: "str | os.PathLike | Spec | nn.Module") -> str:
+    """A spec as YAML text, every setting explicit (inheritance and overrides applied): the
+    `spec` of a module from `build`, a loaded Spec, or a file / zoo name. `load` reads it back
+    to the same network."""
+    import yaml
+    if not isinstance(spec, Spec):
+        spec = getattr(spec, "spec", None) if hasattr(spec, "spec") else load(spec)
+    if spec is None:
+        raise TypeError("this module was built from a bare IR, not a spec: build it with "
+                        "archspec.build(spec) to keep its spec")
+    data = spec.model_dump(mode="json", exclude_none=True)
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
 
 
 def to_networkx(spec: "str | os.PathLike | Spec | ArchGraph") -> "networkx.DiGraph":
@@ -147,6 +196,33 @@ def diff(a: "str | os.PathLike | Spec", b: "str | os.PathLike | Spec"):
     `as_dict()` is what `cli.py diff --json` prints). Never imports torch."""
     from .diffing import diff as _diff
     return _diff(a, b)
+
+
+def list_models(pattern: "str | Sequence[str] | None" = None, *, roadmap: bool = False
+                ) -> list[str]:
+    """Zoo names matching fnmatch `pattern`s, as timm's `list_models`: `list_models("resnet*")`,
+    `list_models(["resnet*", "convnext_*"])`; `roadmap=True` (or a pattern such as
+    `"roadmap/*"`) includes the roadmap specs. Every name works in `build`, `resolve`, `diff`,
+    `to_dot` and `base:`. Never imports torch."""
+    from .zoo import list_models as _list_models
+    return _list_models(pattern, roadmap=roadmap)
+
+
+def summary(spec: "str | os.PathLike | Spec | ArchGraph | nn.Module", depth: int = 1,
+            overrides: Sequence[str] = (), **kwargs: Any):
+    """The table `archspec build` prints, for a spec (file, zoo name, Spec), an ArchGraph or a
+    module from `build`: `str(summary("resnet50"))`. depth 1: stem, stages, head; 2: also each
+    block (and the layers outside blocks); 3: also every layer. `.rows` and `.as_dict()` give
+    the same as data; notebooks show it as HTML with the stage-level diagram. Overrides and
+    keywords as `resolve`'s (the header then says "(+N overrides)"). Never imports torch for a
+    spec or a graph."""
+    from .summary import Summary
+    if hasattr(spec, "spec") and not isinstance(spec, (str, os.PathLike)):  # a built module
+        if spec.spec is None:
+            raise TypeError("this module was built from a bare IR: pass that ArchGraph")
+        spec = spec.spec
+    applied = list(overrides) + _overrides(kwargs)
+    return Summary(resolve(spec, overrides, **kwargs), depth, applied)
 
 
 def modernize(spec: "str | os.PathLike", out_dir: "str | os.PathLike | None" = None, *,

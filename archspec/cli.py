@@ -10,11 +10,12 @@ import sys
 import traceback
 from typing import Sequence
 
+from . import __version__
 from .errors import InternalError, SpecError
 
 #: Subcommand modules under archspec/commands, in the order `--help` lists them.
 COMMANDS = ("build", "validate", "explain", "list", "render", "diff", "modernize", "sample",
-            "plot", "train", "bench", "convert")
+            "plot", "train", "bench", "convert", "schema")
 
 EXIT_SPEC = 2
 EXIT_INTERNAL = 1
@@ -27,7 +28,9 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
         prog="archspec",
         description="Declarative CNN architectures: YAML spec -> resolved IR -> torch module, "
                     "diagrams and diffs.",
-        epilog="Spec language: docs/spec.md. Example: archspec build specs/resnet50.yaml")
+        epilog="Spec language: docs/spec.md. Examples: archspec list 'resnet*' ; archspec build "
+               "resnet50 ; archspec build my_net.yaml --set head.num_classes=10")
+    p.add_argument("--version", action="version", version=f"archspec {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         if only is None or name == only:

@@ -149,37 +149,92 @@ class Group:
         return group_kind(self.kind).role
 
 
-@dataclass(frozen=True, slots=True)
-class Feature:
-    """One feature map a backbone hands to a detection or segmentation neck."""
+class Feature(dict):
+    """One feature map a backbone hands to a detection or segmentation neck: a dict with timm's
+    keys (`num_chs`, `reduction`, `module`, `index`), plus `stage` (how many stages run before
+    it: 0 for a map inside the stem) and `shape` ((C, H, W) at the spec's input size)."""
 
-    index: int
-    """Stage index, from 0 (an `out_indices` entry of -1 is stored as the last stage's index)."""
-    module: str
-    """Module path of the stage that produces the map (`stages.1`)."""
-    channels: int
-    reduction: int
-    """Input size / map size: the product of the strides up to the stage's output."""
-    shape: Shape
-    """(C, H, W) at the spec's input size."""
+    @property
+    def index(self) -> int:
+        """Position in the network's feature list (what `out_indices` picks)."""
+        return self["index"]
+
+    @property
+    def module(self) -> str:
+        """Module path of the layer or stage that produces the map (`stem.act1`, `stages.1`)."""
+        return self["module"]
+
+    @property
+    def channels(self) -> int:
+        return self["num_chs"]
+
+    @property
+    def reduction(self) -> int:
+        """Input size / map size: the product of the strides up to the map."""
+        return self["reduction"]
+
+    @property
+    def stage(self) -> int:
+        return self["stage"]
+
+    @property
+    def shape(self) -> Shape:
+        return self["shape"]
 
 
-class FeatureInfo(tuple):
-    """The feature maps of a `features_only` module, read from the IR before the module runs.
-    Methods named as timm's `FeatureInfo`, so necks written for timm backbones read it."""
+class FeatureInfo:
+    """The feature maps of a network, read from the IR before any module runs, with the same
+    interface as timm's `FeatureInfo`: `info[i]` and `len(info)` cover every map of the
+    network; `channels()`, `reduction()`, `module_name()`, `get(key)` and `get_dicts()` read
+    the maps picked by `out_indices` (all of them unless a `features_only` module chose), or
+    those at `idx` when given. Iterating yields the picked maps."""
 
-    def channels(self) -> list[int]:
-        return [f.channels for f in self]
+    def __init__(self, info: Sequence[Feature], out_indices: Sequence[int] | None = None):
+        self.info: tuple[Feature, ...] = tuple(info)
+        self.out_indices: tuple[int, ...] = tuple(range(len(self.info)) if out_indices is None
+                                                  else out_indices)
 
-    def reduction(self) -> list[int]:
-        return [f.reduction for f in self]
+    def get(self, key: str, idx: int | Sequence[int] | None = None) -> Any:
+        if idx is None:
+            return [self.info[i][key] for i in self.out_indices]
+        if isinstance(idx, (list, tuple)):
+            return [self.info[i][key] for i in idx]
+        return self.info[idx][key]
 
-    def module_name(self) -> list[str]:
-        return [f.module for f in self]
+    def get_dicts(self, keys: Sequence[str] | None = None,
+                  idx: int | Sequence[int] | None = None) -> Any:
+        def pick(i: int) -> dict[str, Any]:
+            return dict(self.info[i]) if keys is None else {k: self.info[i][k] for k in keys}
+        if idx is None:
+            return [pick(i) for i in self.out_indices]
+        if isinstance(idx, (list, tuple)):
+            return [pick(i) for i in idx]
+        return pick(idx)
 
-    def as_dicts(self) -> list[dict[str, Any]]:
-        return [{"index": f.index, "module": f.module, "channels": f.channels,
-                 "reduction": f.reduction, "shape": list(f.shape)} for f in self]
+    def channels(self, idx: int | Sequence[int] | None = None) -> Any:
+        return self.get("num_chs", idx)
+
+    def reduction(self, idx: int | Sequence[int] | None = None) -> Any:
+        return self.get("reduction", idx)
+
+    def module_name(self, idx: int | Sequence[int] | None = None) -> Any:
+        return self.get("module", idx)
+
+    def picked(self) -> list[Feature]:
+        return [self.info[i] for i in self.out_indices]
+
+    def __getitem__(self, item: int) -> Feature:
+        return self.info[item]
+
+    def __len__(self) -> int:
+        return len(self.info)
+
+    def __iter__(self) -> Iterator[Feature]:
+        return iter(self.picked())
+
+    def __repr__(self) -> str:
+        maps = ", ".join(f"{f.index}: {f.module} {f.channels}@{f.reduction}" for f in self.info)
+        return f"FeatureInfo([{maps}], out_indices={self.out_indices})"
 
 
 @dataclass(frozen=True)
@@ -197,6 +252,16 @@ class ArchGraph:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_id", MappingProxyType({n.id: n for n in self.nodes}))
+
+    def __repr__(self) -> str:
+        shape = "x".join(map(str, self.input_shape)), "x".join(map(str, self.output_shape))
+        return (f"ArchGraph({self.name}: {shape[0]} -> {shape[1]}, {self.params:,} params, "
+                f"{self.macs:,} MACs, {len(self.nodes)} nodes)")
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the summary table and the stage-level diagram (`archspec.summary`)."""
+        from .summary import to_html
+        return to_html(self)
 
     # ---- totals -------------------------------------------------------------------------
     @property
@@ -265,41 +330,45 @@ class ArchGraph:
         name = (head.classifier or "fc") if head else None
         return self._by_id.get(f"head.{name}") if name else None
 
-    def feature_info(self, out_indices: Sequence[int] | None = None) -> FeatureInfo:
-        """The stage outputs picked by `out_indices` (stage indices from 0; negative ones count
-        from the end; default all stages), in increasing order. A bad index is a SpecError."""
+    def features(self) -> list[Feature]:
+        """Every feature map of the network, as timm lists them: the last map at each reduction,
+        among the stem's layers and the stages' outputs (a ResNet: the stem's activation at 2,
+        then the four stages; MobileNetV2: 5 maps, not its 7 stages; ConvNeXt: its 4 stages)."""
+        stem = self.groups.get("stem")
+        points: list[tuple[Any, int]] = []
+        for child in stem.children if stem else ():
+            item = self.groups.get(f"stem.{child}") or self._by_id[f"stem.{child}"]
+            if isinstance(item, Group) or (item.is_module and not item.channels_last):
+                points.append((item, 0))
+        points += [(s, i + 1) for i, s in enumerate(self.stages)]
+        kept = [(item, stage) for k, (item, stage) in enumerate(points)
+                if k + 1 == len(points) or points[k + 1][0].reduction != item.reduction]
+        return [Feature(num_chs=item.out_shape[0], reduction=item.reduction, module=item.id,
+                        index=i, stage=stage, shape=item.out_shape)
+                for i, (item, stage) in enumerate(kept)]
+
+    def feature_info(self, out_indices: "int | Sequence[int] | None" = None) -> FeatureInfo:
+        """The feature maps (`features()`) with those picked by `out_indices`: indices into that
+        list as timm's (negative ones count from the end; an int n: the last n; default all), in
+        increasing order. A bad index is a SpecError listing the maps."""
         from .errors import Problem, SpecError
-        stages = self.stages
-        n = len(stages)
-        listing = "; ".join(f"{i}: {s.id} ({s.out_shape[0]} channels, reduction {s.reduction})"
-                            for i, s in enumerate(stages))
+        features = self.features()
+        n = len(features)
+        listing = "; ".join(f"{f.index}: {f.module} ({f.channels} channels, reduction "
+                            f"{f.reduction})" for f in features)
         if out_indices is None:
-            out_indices = range(n)
-        problems = []
-        picked: list[int] = []
-        for given in out_indices:
-            if not isinstance(given, int) or isinstance(given, bool):
-                problems.append(Problem(None, "out_indices", f"expected a stage index (an "
-                                        f"integer), got {given!r}", f"stages of {self.name}: "
-                                        f"{listing}"))
-            elif not -n <= given < n:
-                problems.append(Problem(None, "out_indices", f"expected a stage index from 0 "
-                                        f"to {n - 1} (or -{n} to -1 from the end), got {given}",
-                                        f"{self.name} has {n} stages: {listing}"))
-            else:
-                picked.append(given % n)
-        if not problems and not picked:
-            problems.append(Problem(None, "out_indices", "expected at least one stage index, "
-                                    "got none", f"stages of {self.name}: {listing}"))
-        if not problems and any(b <= a for a, b in zip(picked, picked[1:])):
-            problems.append(Problem(None, "out_indices", f"expected distinct stage indices in "
-                                    f"increasing order, got {tuple(out_indices)}",
-                                    f"out_indices={tuple(sorted(set(picked)))}; stages of "
-                                    f"{self.name}: {listing}"))
+            out_indices = n
+        if isinstance(out_indices, int) and not isinstance(out_indices, bool):
+            if not 0 < out_indices <= n:
+                raise SpecError([Problem(None, "out_indices", f"expected the number of last "
+                                         f"maps to take, 1 to {n}, got {out_indices}",
+                                         f"feature maps of {self.name}: {listing}")])
+            out_indices = range(n - out_indices, n)
+        problems, picked = _pick_features(list(out_indices), n)
         if problems:
-            raise SpecError(problems)
-        return FeatureInfo(Feature(i, stages[i].id, stages[i].out_shape[0], stages[i].reduction,
-                                   stages[i].out_shape) for i in picked)
+            raise SpecError([Problem(None, "out_indices", p, f"feature maps of {self.name}: "
+                                     f"{listing}") for p in problems])
+        return FeatureInfo(features, picked)
 
     # ---- checks -------------------------------------------------------------------------
     def lint(self) -> None:
@@ -336,3 +405,23 @@ class ArchGraph:
                 full = f"{group.id}.{child}" if group.id else child
                 if full not in seen and full not in self.groups:
                     raise InternalError(f"group '{group.id}' lists unknown child '{child}'")
+
+
+def _pick_features(given: list[Any], n: int) -> tuple[list[str], list[int]]:
+    """Feature indices (negative from the end) -> absolute ones; the problems with them."""
+    problems: list[str] = []
+    picked: list[int] = []
+    for index in given:
+        if not isinstance(index, int) or isinstance(index, bool):
+            problems.append(f"expected a feature index (an integer), got {index!r}")
+        elif not -n <= index < n:
+            problems.append(f"expected a feature index from 0 to {n - 1} (or -{n} to -1 from "
+                            f"the end), got {index}")
+        else:
+            picked.append(index % n)
+    if not problems and not picked:
+        problems.append("expected at least one feature index, got none")
+    if not problems and any(b <= a for a, b in zip(picked, picked[1:])):
+        problems.append(f"expected distinct feature indices in increasing order, got "
+                        f"{tuple(given)} (use out_indices={tuple(sorted(set(picked)))})")
+    return problems, picked

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from .catalog import locate, suggest
 from .errors import Location, Path, Problem, SpecError, format_path
 from .merge import MergeNote, Schema, merge
 
@@ -208,8 +209,13 @@ def display_path(path: str) -> str:
 
 def load_file(path: str | os.PathLike, schema: Schema = lambda path: None,
               _chain: tuple[str, ...] = ()) -> tuple[dict, SourceMap]:
-    """Load a spec file and everything it inherits through `base:`, merged by the rules of
-    `archspec.merge` (`schema` says which settings are typed)."""
+    """Load a spec (a file, or a zoo name: see `catalog`) and everything it inherits through
+    `base:`, merged by the rules of `archspec.merge` (`schema` says which settings are typed)."""
+    found = locate(str(path))
+    if found is None:
+        raise SpecError([Problem(Location(display_path(str(path))), "<file>",
+                                 "spec file not found", suggest(str(path)))])
+    path = found
     real = os.path.realpath(path)
     shown = display_path(str(path))
     if real in _chain:
@@ -236,12 +242,17 @@ def load_file(path: str | os.PathLike, schema: Schema = lambda path: None,
     base_loc = sources.value(("base",))
     if not isinstance(base, str):
         raise SpecError([Problem(base_loc, "base", f"expected a file path, got {base!r}",
-                                 "base: resnet50.yaml (relative to this file)")])
-    base_path = os.path.join(os.path.dirname(os.path.abspath(path)), base)
-    if not os.path.exists(base_path):
-        raise SpecError([Problem(base_loc, "base", f"base file '{base}' not found "
-                                 f"(looked for {display_path(base_path)})",
-                                 "the path is relative to the file that names it")])
+                                 "base: resnet50.yaml (relative to this file), or a zoo name: "
+                                 "base: zoo:resnet50")])
+    here = os.path.dirname(os.path.abspath(path))
+    base_path = locate(base, relative_to=here)
+    if base_path is None:
+        hint = suggest(base)
+        raise SpecError([Problem(base_loc, "base", f"base file '{base}' not found (looked for "
+                                 f"{display_path(os.path.join(here, base))} and the zoo)",
+                                 hint if hint.startswith("did you mean") else
+                                 "the path is relative to the file that names it; a zoo spec "
+                                 "is named as base: zoo:resnet50")])
     if os.path.realpath(base_path) in _chain + (real,):
         cycle = " -> ".join(display_path(p) for p in _chain + (real, os.path.realpath(base_path)))
         raise SpecError([Problem(base_loc, "base", f"inheritance cycle: {cycle}",

@@ -5,16 +5,16 @@ same rows, so the two never disagree. No torch: resolving is enough.
 """
 from __future__ import annotations
 
+import fnmatch
 import os
 import pathlib
 from dataclasses import asdict, dataclass
+from typing import Iterable, Sequence
 
 from .errors import SpecError
 from .ir import ArchGraph
 from .summary import human
 
-#: The zoo shipped with archspec: the `specs/` folder next to the package.
-DEFAULT_FOLDER = pathlib.Path(__file__).resolve().parent.parent / "specs"
 
 
 @dataclass(frozen=True)
@@ -44,29 +44,62 @@ def family_of(graph: ArchGraph) -> str:
     return text
 
 
-def entry(path: str | os.PathLike) -> ZooEntry:
+def entry(path: str | os.PathLike, zoo_name: str | None = None) -> ZooEntry:
+    """One row; a zoo spec's row is named by its zoo name (what `build` takes), with its file
+    relative to the zoo folder."""
     from . import resolve
     from .activations import training_memory
     from .summary import MEMORY_BATCH, MEMORY_DTYPE
     graph = resolve(path)
     _, h, w = graph.input_shape
-    return ZooEntry(name=graph.name, file=pathlib.Path(path).name, family=family_of(graph),
+    return ZooEntry(name=zoo_name or graph.name,
+                    file=f"{zoo_name}.yaml" if zoo_name else pathlib.Path(path).name,
+                    family=family_of(graph),
                     params=graph.params, macs=graph.macs, acts=graph.acts,
                     train_memory=training_memory(graph, MEMORY_BATCH, MEMORY_DTYPE).total,
                     input_size=f"{h}x{w}",
                     description=graph.description)
 
 
-def entries(folder: str | os.PathLike = DEFAULT_FOLDER) -> tuple[list[ZooEntry], list[SpecError]]:
-    """Rows for every `*.yaml` directly in `folder` (subfolders are not the zoo), sorted by
-    name, and the errors of the specs that do not resolve."""
+def list_models(pattern: "str | Sequence[str] | None" = None, *, roadmap: bool = False
+                ) -> list[str]:
+    """Names of the zoo's specs, sorted, that match `pattern` (an fnmatch pattern or several,
+    as timm's `list_models`: `"resnet*"`, `["resnet*", "convnext_*"]`); all of them when None.
+    Roadmap specs (`roadmap/...`) are listed with `roadmap=True` or when a pattern names a
+    subfolder (`"roadmap/*"`). No match gives an empty list, as in timm."""
+    from .catalog import zoo_names
+    patterns = [pattern] if isinstance(pattern, str) else list(pattern or ["*"])
+    deep = roadmap or any("/" in p for p in patterns)
+    return [n for n in zoo_names(roadmap=deep) if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+
+
+def entries(folder: str | os.PathLike | None = None, names: Iterable[str] | None = None
+            ) -> tuple[list[ZooEntry], list[SpecError]]:
+    """Rows for the specs `names` of the zoo (default: all of its top level) or for every
+    `*.yaml` directly in `folder` (subfolders are not listed), sorted by name, and the errors of
+    the specs that do not resolve."""
+    from .catalog import zoo_path
+    if folder is not None:
+        paths = [(p, None) for p in sorted(pathlib.Path(folder).glob("*.yaml"))]
+    else:
+        paths = [(zoo_path(n) or n, n) for n in (list_models() if names is None else names)]
     rows, errors = [], []
-    for path in sorted(pathlib.Path(folder).glob("*.yaml")):
+    for path, zoo_name in paths:
         try:
-            rows.append(entry(path))
+            rows.append(entry(path, zoo_name))
         except SpecError as exc:
             errors.append(exc)
     return sorted(rows, key=lambda r: r.name), errors
+
+
+#: `archspec list --sort` keys: name ascending, the counts largest first.
+SORT_KEYS = {"name": (lambda r: r.name, False), "params": (lambda r: r.params, True),
+             "macs": (lambda r: r.macs, True)}
+
+
+def sort_rows(rows: list[ZooEntry], by: str = "name") -> list[ZooEntry]:
+    key, descending = SORT_KEYS[by]
+    return sorted(rows, key=key, reverse=descending)
 
 
 HEADER = ("name", "family", "params", "MACs", "input", "description")

@@ -22,5 +22,7 @@ def test_modules_doc_examples_run(capsys):
     printed = capsys.readouterr().out
     # what the page says the examples print
     assert "[512, 1024, 2048]\n[8, 16, 32]\n['stages.1', 'stages.2', 'stages.3']" in printed
-    assert "out_indices: expected a stage index from 0 to 3 (or -4 to -1 from the end), got 4" \
+    assert "out_indices: expected a feature index from 0 to 4 (or -5 to -1 from the end), got 5" \
         in printed
+    assert "[(128, 28, 28), (256, 14, 14), (512, 7, 7)]" in printed
+    assert "'module': 'stem.act1'" in printed

@@ -115,13 +115,13 @@ def test_reset_classifier_rejects_bad_counts():
 # ---- features_only ----------------------------------------------------------------------------
 
 @by_family
-def test_features_only_returns_the_chosen_stages(spec_path):
+def test_features_only_returns_the_chosen_maps(spec_path):
     graph = _graph(spec_path)
-    n = len(graph.stages)
-    indices = tuple(range(1, n)) or (0,)
+    n = len(graph.features())
+    indices = tuple(range(1, n - 1)) or (0,)
     model = _build(spec_path, features_only=True, out_indices=indices).eval()
     info = model.feature_info
-    assert [f.index for f in info] == list(indices)
+    assert info.out_indices == indices and len(info) == n  # timm: info[i] covers every map
     x = _input(graph)
     hooked = {}
     for name in info.module_name():
@@ -131,44 +131,47 @@ def test_features_only_returns_the_chosen_stages(spec_path):
         maps = model(x)
     assert len(maps) == len(indices)
     for f, fmap in zip(info, maps):
-        assert fmap is hooked[f.module]  # the map is the named module's output
-        assert fmap.shape[1] == f.channels
-        assert f.reduction * fmap.shape[2] == SIZE and f.reduction * fmap.shape[3] == SIZE
+        assert fmap is hooked[f["module"]]  # the map is the named module's output
+        assert fmap.shape[1] == f["num_chs"]
+        assert f["reduction"] * fmap.shape[2] == SIZE and f["reduction"] * fmap.shape[3] == SIZE
         assert tuple(fmap.shape[1:]) == f.shape
-    # Stages past the last one asked for and the head are not built.
-    kept = ["stem"] + [s.id for s in graph.stages[:indices[-1] + 1]]
+    # Stages past the last map asked for and the head are not built.
+    last = max(info[i].stage for i in indices)
+    kept = ["stem"] + [s.id for s in graph.stages[:last]]
     assert sum(p.numel() for p in model.parameters()) == sum(graph.groups[k].params for k in kept)
 
 
 @by_family
 def test_features_only_loads_a_classification_checkpoint(spec_path):
     full = _build(spec_path, seed=1).eval()
-    backbone = _build(spec_path, features_only=True, out_indices=(0,), seed=2).eval()
+    backbone = _build(spec_path, features_only=True, out_indices=(-1,), seed=2).eval()
     result = backbone.load_state_dict(full.state_dict(), strict=False)
     assert result.missing_keys == []
-    assert result.unexpected_keys and all(k.startswith(("head.", "stages."))
-                                          for k in result.unexpected_keys)
+    assert result.unexpected_keys and all(k.startswith("head.") for k in result.unexpected_keys)
     x = _input(_graph(spec_path))
     with torch.no_grad():
-        torch.testing.assert_close(backbone(x)[0], full.stages[0](full.stem(x)), rtol=0, atol=0)
+        torch.testing.assert_close(backbone(x)[0], full.forward_features(x), rtol=0, atol=0)
 
 
 def test_feature_info_from_the_ir_alone():
     graph = resolved(FAMILIES[0][1])
     info = graph.feature_info((-1,))
     last = graph.stages[-1]
-    assert info[0].index == len(graph.stages) - 1 and info.module_name() == [last.id]
+    assert info.out_indices == (len(graph.features()) - 1,) and info.module_name() == [last.id]
     assert info.channels() == [last.out_shape[0]]
     assert info.reduction() == [graph.input_shape[1] // last.out_shape[1]]
+    assert info.get_dicts(keys=["num_chs", "reduction"]) == [
+        {"num_chs": last.out_shape[0], "reduction": graph.input_shape[1] // last.out_shape[1]}]
 
 
 @pytest.mark.parametrize("indices, expected", [
-    ((1, 4), "expected a stage index from 0 to 3 (or -4 to -1 from the end), got 4"),
-    ((-5,), "got -5"),
-    ((2, 1), "expected distinct stage indices in increasing order, got (2, 1)"),
-    ((1, -3), "expected distinct stage indices in increasing order"),
-    ((), "expected at least one stage index"),
-    (("1",), "expected a stage index (an integer), got '1'"),
+    ((1, 5), "expected a feature index from 0 to 4 (or -5 to -1 from the end), got 5"),
+    ((-6,), "got -6"),
+    ((2, 1), "expected distinct feature indices in increasing order, got (2, 1)"),
+    ((1, -4), "expected distinct feature indices in increasing order"),
+    ((), "expected at least one feature index"),
+    (("1",), "expected a feature index (an integer), got '1'"),
+    (6, "expected the number of last maps to take, 1 to 5, got 6"),
 ])
 def test_bad_out_indices_are_spec_errors(indices, expected):
     spec = next(p for p in SPEC_FILES if p.name == "resnet50.yaml")
@@ -176,7 +179,7 @@ def test_bad_out_indices_are_spec_errors(indices, expected):
         archspec.build(spec, features_only=True, out_indices=indices)
     text = str(err.value)
     assert text.startswith("out_indices: ") and expected in text
-    assert "hint: " in text and "stages.3 (2048 channels, reduction 32)" in text
+    assert "hint: " in text and "4: stages.3 (2048 channels, reduction 32)" in text
 
 
 def test_out_indices_need_features_only():
@@ -333,7 +336,7 @@ def test_compile_fullgraph_without_graph_breaks(spec_path):
 @pytest.mark.compile
 @by_family
 def test_compile_features_only_backbone_without_graph_breaks(spec_path):
-    model = _build(spec_path, features_only=True, out_indices=(0, -1)).eval()
+    model = _build(spec_path, features_only=True, out_indices=(0, -1)).eval()  # stem, last
     torch._dynamo.reset()
     explained = torch._dynamo.explain(model)(_input(_graph(spec_path)))
     assert explained.graph_break_count == 0, explained.break_reasons

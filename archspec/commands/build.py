@@ -13,7 +13,7 @@ def run(args: argparse.Namespace) -> int:
     from ..lower.torch import check_forward, to_module
     from ..summary import format_table, summarize
     graph = resolve(args.spec, args.overrides)
-    summary = summarize(graph)
+    summary = summarize(graph, args.overrides)
     model = to_module(graph)
     if args.weights:  # the report on stderr when stdout is one JSON object
         load_and_report(model, args.weights, args, sys.stderr if args.json else None)

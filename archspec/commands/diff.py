@@ -7,7 +7,7 @@ import io
 import json
 import os
 import sys
-from typing import Any
+from typing import Any, Sequence
 
 from ..summary import human, shape_text
 
@@ -16,11 +16,17 @@ def _signed(n: int, fmt=lambda v: f"{v:,}") -> str:
     return ("+" if n > 0 else "-" if n < 0 else "±") + fmt(abs(n))
 
 
-def format_diff(d, blocks: list[dict[str, Any]] | None = None, verbose: bool = True) -> str:
+def format_diff(d, blocks: list[dict[str, Any]] | None = None, verbose: bool = True,
+                overrides: tuple[Sequence[str], Sequence[str]] = ((), ())) -> str:
     """The text report. blocks: what changed in each block (`block_changes`), runs of
-    identical changes collapsed; with verbose (or without blocks) every layer's change."""
-    lines = [f"diff {d.a_name} -> {d.b_name}: "
+    identical changes collapsed; with verbose (or without blocks) every layer's change.
+    overrides: the `--set-a` / `--set` settings, named in the header."""
+    from ..summary import display_name
+    a, b = (display_name({"name": n, "overrides": o}) for n, o in zip((d.a_name, d.b_name),
+                                                                       overrides))
+    lines = [f"diff {a} -> {b}: "
              + ("architectural change" if d.architectural else "no architectural change")]
+    lines += [f"override ({side}): {o}" for side, given in zip("AB", overrides) for o in given]
     lines += ["", "settings"]
     lines += [f"  {c.text()}" + (f"  [{c.new_source}]" if c.new_source else "")
               for c in d.settings] or ["  (none)"]
@@ -156,8 +162,13 @@ def _v(value: Any) -> str:
 # ---- chains -------------------------------------------------------------------------------
 
 def chain_paths(args_paths: list[str]) -> list[str]:
-    if len(args_paths) == 1 and os.path.isdir(args_paths[0]):
-        folder = args_paths[0]
+    """One folder (a path, or a zoo folder such as `roadmap/resnet50_to_convnext_t`): its
+    specs in file-name order; else the specs as given."""
+    from ..catalog import zoo_dir
+    folder = None
+    if len(args_paths) == 1:
+        folder = args_paths[0] if os.path.isdir(args_paths[0]) else zoo_dir(args_paths[0])
+    if folder:
         return sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".yaml"))
     return list(args_paths)
 
@@ -292,13 +303,17 @@ def run(args: argparse.Namespace) -> int:
         fmt = "json" if args.json else args.format
         print(format_chain(chain_rows(paths), fmt))
         return 0
-    if len(args.specs) != 2:
-        print(f"archspec diff: expected two specs A B (or --chain S0 S1 ...), got "
-              f"{len(args.specs)}", file=sys.stderr)
+    specs = list(args.specs)
+    if len(specs) == 1 and (args.overrides or args.overrides_a):
+        specs *= 2  # one spec and --set: what the overrides change
+    if len(specs) != 2:
+        print(f"archspec diff: expected two specs A B (or one with --set, or --chain S0 S1 "
+              f"...), got {len(args.specs)}", file=sys.stderr)
         return 2
     from ..diffing import _load, diff_resolved
-    spec_a, graph_a = _load(args.specs[0])
-    spec_b, graph_b = _load(args.specs[1], args.overrides_b)
+    overrides = (list(args.overrides_a), list(args.overrides))
+    spec_a, graph_a = _load(specs[0], overrides[0])
+    spec_b, graph_b = _load(specs[1], overrides[1])
     d = diff_resolved(spec_a, graph_a, spec_b, graph_b)
     blocks = block_changes(d, graph_a, graph_b)
     if args.render:
@@ -306,9 +321,10 @@ def run(args: argparse.Namespace) -> int:
         if code:
             return code
     if args.json:
-        print(json.dumps({**d.as_dict(), "blocks": blocks}, indent=2))
+        print(json.dumps({**d.as_dict(), "blocks": blocks,
+                          "overrides": {"a": overrides[0], "b": overrides[1]}}, indent=2))
     else:
-        print(format_diff(d, blocks, verbose=args.verbose))
+        print(format_diff(d, blocks, verbose=args.verbose, overrides=overrides))
     return 0
 
 
@@ -320,8 +336,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "params/MACs/shapes per stage, and the layers added, removed and changed. "
                     "With --chain, one row per consecutive pair. Never imports torch.")
     p.add_argument("specs", nargs="+", metavar="SPEC",
-                   help="two specs A B; with --chain, the specs in order or one folder of them "
-                        "(taken in name order)")
+                   help="two specs A B (files or zoo names); with --chain, the specs in order "
+                        "or one folder of them (taken in name order)")
     p.add_argument("--chain", action="store_true", help="print the roadmap table of a chain")
     p.add_argument("--format", choices=("table", "markdown", "csv", "json"), default="table",
                    help="chain output format (default: a text table)")
@@ -332,4 +348,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--verbose", action="store_true",
                    help="list every layer added, removed or changed, not only what changed in "
                         "each block")
-    p.set_defaults(func=run, overrides_b=())
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="PATH=VALUE",
+                   help="override a setting of B (repeatable; VALUE is YAML); with one spec, "
+                        "diff it against itself with the overrides: what they change")
+    p.add_argument("--set-a", dest="overrides_a", action="append", default=[],
+                   metavar="PATH=VALUE", help="override a setting of A (repeatable)")
+    p.set_defaults(func=run)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from .common import add_spec_args, add_strict
@@ -10,18 +11,31 @@ from .common import add_spec_args, add_strict
 def run(args: argparse.Namespace) -> int:
     from .. import resolve
     from ..errors import SpecError
-    from ..summary import human
+    from ..summary import display_name, human
     status = 0
+    results = []
     for path in args.specs:
         try:
             graph = resolve(path, args.overrides, strict=args.strict)
         except SpecError as exc:
             print(exc, file=sys.stderr)
             status = 2
+            results.append({"spec": path, "valid": False,
+                            "errors": [p.format() for p in exc.problems]})
             continue
-        print(f"ok  {path}: {graph.name}, {graph.params:,} params, {human(graph.macs)} MACs")
+        results.append({"spec": path, "valid": True, "name": graph.name,
+                        "overrides": list(args.overrides), "params": graph.params,
+                        "macs": graph.macs, "notes": list(graph.notes)})
+        if args.json:
+            continue
+        name = display_name({"name": graph.name, "overrides": args.overrides})
+        print(f"ok  {path}: {name}, {graph.params:,} params, {human(graph.macs)} MACs")
+        for override in args.overrides:
+            print(f"  override: {override}")
         for note in graph.notes:
             print(f"note: {note}")
+    if args.json:
+        print(json.dumps(results, indent=2))
     return status
 
 
@@ -33,4 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "spec is invalid.")
     add_spec_args(p, many=True)
     add_strict(p)
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON list: per spec, valid, name, overrides, params, macs "
+                        "(or its errors; they also go to stderr)")
     p.set_defaults(func=run)

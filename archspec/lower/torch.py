@@ -129,15 +129,65 @@ class _IRRef:
         return (_IRRef, (None,))
 
 
+def _take_indices(count: int, indices: "int | Sequence[int] | None") -> list[int]:
+    """timm's `feature_take_indices`: None -> all; an int n -> the last n; a sequence -> those
+    (negative from the end). A bad index is a ValueError naming the range."""
+    if indices is None:
+        indices = count
+    if isinstance(indices, int):
+        if not 0 < indices <= count:
+            raise ValueError(f"indices: the last n maps, n from 1 to {count}, got {indices}")
+        return list(range(count - indices, count))
+    taken = []
+    for i in indices:
+        if not -count <= i < count:
+            raise ValueError(f"indices: a feature index from 0 to {count - 1} (or negative "
+                             f"from the end), got {i}")
+        taken.append(i % count)
+    return taken
+
+
+def _run_features(stem: nn.Module, stages: "Stages", x: torch.Tensor, wanted: frozenset[str],
+                  last_stage: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Stem layer by layer, then stages up to `last_stage` (a count), keeping the outputs of
+    the modules named in `wanted` (`stem.act1`, `stages.2`), in network order."""
+    maps = []
+    for name, layer in stem.named_children():
+        x = layer(x)
+        if "stem." + name in wanted:
+            maps.append(x)
+    for i, stage in enumerate(stages):
+        if i >= last_stage:
+            break
+        x = stages.run(stage, x)
+        if f"stages.{i}" in wanted:
+            maps.append(x)
+    return x, maps
+
+
+def _module_html(module: nn.Module) -> str | None:
+    """In a notebook: the summary table and stage-level diagram of the spec the module was
+    built from (`archspec.summary`), resolved again (fast; the module keeps no IR, so it
+    pickles and deep-copies as plain PyTorch). None (plain repr) without a spec."""
+    if module.spec is None:
+        return None
+    from ..resolver import resolve
+    from ..summary import to_html
+    return to_html(resolve(module.spec))
+
+
 class Network(nn.Module):
     """stem -> stages -> head, with the entry points training code and timm-style tools expect:
-    `forward_features`, `forward_head(pre_logits=...)`, `reset_classifier`,
-    `set_grad_checkpointing`, and `feature_info` (every stage's output, from the IR)."""
+    `forward_features`, `forward_head(pre_logits=...)`, `forward_intermediates`,
+    `reset_classifier`, `set_grad_checkpointing`, and `feature_info` (every feature map, from
+    the IR, as timm lists them)."""
 
     def __init__(self, group: Group, graph: ArchGraph):
         super().__init__()
         add_children(self, group, graph)
         self.spec_name = graph.name
+        #: the Spec it was built from (set by `archspec.build`; None from a bare IR)
+        self.spec = None
         #: the validated spec as plain data: archspec.save embeds it, load_weights maps by it
         self.spec_data: dict | None = graph.attrs.get("spec")
         head = graph.groups["head"]
@@ -181,12 +231,33 @@ class Network(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.stages(self.stem(x)))
 
-    def reset_classifier(self, num_classes: int) -> None:
+    def forward_intermediates(self, x: torch.Tensor, indices: "int | Sequence[int] | None" = None,
+                              norm: bool = False, stop_early: bool = False,
+                              output_fmt: str = "NCHW", intermediates_only: bool = False):
+        """timm's convention: the maps of `feature_info` at `indices` (None: all; an int n: the
+        last n; negative from the end), in network order; returns `(final, maps)` where `final`
+        is `forward_features`' output, or just `maps` with `intermediates_only=True`.
+        `stop_early` stops after the last map asked for (then `final` is that point's output);
+        `norm` is accepted for compatibility (these networks have no final norm before the
+        head)."""
+        if output_fmt != "NCHW":
+            raise ValueError(f"output_fmt: only 'NCHW' is produced, got {output_fmt!r}")
+        taken = _take_indices(len(self.feature_info), indices)
+        wanted = frozenset(self.feature_info.module_name(taken))
+        last = (max(self.feature_info[i].stage for i in taken) if stop_early or
+                intermediates_only else len(self.stages))
+        final, maps = _run_features(self.stem, self.stages, x, wanted, last)
+        return maps if intermediates_only else (final, maps)
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the classifier by a new linear layer with `num_classes` outputs (PyTorch's
-        default init), or remove it for 0. The module then equals one built with
-        `head.num_classes=num_classes` (same parameter names and shapes)."""
+        default init), or remove it for 0; `global_pool` (`avg` or `max`) changes the pooling.
+        The module then equals one built with `head.num_classes=num_classes` (and `head.pool`):
+        same parameter names and shapes."""
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
             raise ValueError(f"num_classes: expected an integer >= 0, got {num_classes!r}")
+        if global_pool is not None:
+            self._set_pool(global_pool)
         name = self._classifier_name
         device = dtype = None
         if name in self.head._modules:
@@ -198,6 +269,16 @@ class Network(nn.Module):
                                                  device=device, dtype=dtype))
         self.num_classes = num_classes
 
+    def _set_pool(self, global_pool: str) -> None:
+        if global_pool not in ("avg", "max"):
+            raise ValueError(f"global_pool: expected 'avg' or 'max', got {global_pool!r}")
+        for layer in self.head.children():
+            if isinstance(layer, GlobalPool):
+                layer.pool = global_pool
+
+    def _repr_html_(self) -> str | None:
+        return _module_html(self)
+
     def get_classifier(self) -> nn.Module | None:
         return self.head._modules.get(self._classifier_name)
 
@@ -207,31 +288,29 @@ class Network(nn.Module):
 
 
 class FeatureNetwork(nn.Module):
-    """A backbone for detection/segmentation: stem and the stages up to the last one asked for;
-    `forward` returns the chosen stages' maps as a list. Module paths (and so `state_dict` keys)
-    are those of the full network, so a classification checkpoint loads with `strict=False`
-    (the head's keys are the only ones left over)."""
+    """A backbone for detection/segmentation: the stem and the stages up to the last map asked
+    for; `forward` returns the chosen maps (`feature_info.out_indices`) as a list. Module paths
+    (and so `state_dict` keys) are those of the full network, so a classification checkpoint
+    loads with `strict=False` (the head's keys are the only ones left over)."""
 
     def __init__(self, network: Network, feature_info: FeatureInfo):
         super().__init__()
-        last = feature_info[-1].index
+        picked = feature_info.picked()
+        self._last_stage: int = max(f.stage for f in picked)
         self.stem = network.stem
         self.stages = network.stages
-        del self.stages[last + 1:]
+        del self.stages[self._last_stage:]
         self.spec_name = network.spec_name
+        self.spec = network.spec
         self.spec_data = network.spec_data
         self.feature_info = feature_info
-        wanted = {f.index for f in feature_info}
-        self._take: tuple[bool, ...] = tuple(i in wanted for i in range(last + 1))
+        self._wanted: frozenset[str] = frozenset(f.module for f in picked)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x = self.stem(x)
-        out = []
-        for take, stage in zip(self._take, self.stages):
-            x = self.stages.run(stage, x)
-            if take:
-                out.append(x)
-        return out
+        return _run_features(self.stem, self.stages, x, self._wanted, self._last_stage)[1]
+
+    def _repr_html_(self) -> str | None:
+        return _module_html(self)
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         self.stages.grad_checkpointing = enable
@@ -363,10 +442,10 @@ def init_weights(model: nn.Module, graph: ArchGraph) -> None:
 
 
 def to_module(graph: ArchGraph, features_only: bool = False,
-              out_indices: Sequence[int] | None = None) -> Network | FeatureNetwork:
+              out_indices: "int | Sequence[int] | None" = None) -> Network | FeatureNetwork:
     """Build the torch module the IR describes, initialized. `features_only=True` gives the
-    backbone returning the stages picked by `out_indices` (stage indices; default all), with
-    `feature_info` read from the IR; a bad index is a SpecError."""
+    backbone returning the maps picked by `out_indices` (indices into `graph.features()`, as
+    timm's; default all), with `feature_info` read from the IR; a bad index is a SpecError."""
     if out_indices is not None and not features_only:
         raise TypeError("out_indices selects feature maps: pass features_only=True as well")
     info = graph.feature_info(out_indices) if features_only else None  # validate before building
