@@ -19,18 +19,10 @@ import torch
 
 import archspec
 from archspec.weights import WeightsError, export_state_dict
-from conftest import ROOT, SPEC_DIR
+from conftest import REFERENCE_DIR, SPEC_DIR
 
 
-def _reference() -> pathlib.Path | None:
-    for base in (os.environ.get("ARCHSPEC_REFERENCE"), ROOT.parent / "shared" / "reference",
-                 ROOT.parent.parent / "shared" / "reference"):
-        if base and (pathlib.Path(base) / "state_dict_keys").is_dir():
-            return pathlib.Path(base)
-    return None
-
-
-REFERENCE = _reference()
+REFERENCE = REFERENCE_DIR
 needs_reference = pytest.mark.skipif(REFERENCE is None, reason="../shared/reference not found")
 MANIFESTS = sorted((REFERENCE / "state_dict_keys").glob("*.json")) if REFERENCE else []
 ZOO_MANIFESTS = [m for m in MANIFESTS if (SPEC_DIR / f"{m.stem}.yaml").exists()]
