@@ -88,7 +88,7 @@ def resolve(spec: "str | os.PathLike | Spec | ArchGraph", overrides: Sequence[st
 def build(spec: "str | os.PathLike | Spec | ArchGraph", overrides: Sequence[str] = (), *,
           features_only: bool = False, out_indices: "int | Sequence[int] | None" = None,
           weights: "str | os.PathLike | None" = None, weights_source: str = "auto",
-          strict: bool = True, **kwargs: Any) -> "nn.Module":
+          strict: bool = True, mode: str = "train", **kwargs: Any) -> "nn.Module":
     """Build the torch module of a spec file or zoo name, as `timm.create_model` would:
     `build("resnet50", num_classes=10, in_chans=1, drop_path_rate=0.1, global_pool="max")`.
     Any other setting: `block__groups=32` (its `--set` path, `__` between levels) or
@@ -98,9 +98,14 @@ def build(spec: "str | os.PathLike | Spec | ArchGraph", overrides: Sequence[str]
     (`archspec.to_yaml(model.spec)` writes it back). See docs/modules.md and docs/api.md.
     `weights`: a timm, torchvision or archspec checkpoint to load (`load_weights` with
     `weights_source` and `strict`); an incomplete load prints its report's table on stderr and
-    the report is the module's `weights_report` (docs/weights.md)."""
+    the report is the module's `weights_report` (docs/weights.md). `mode="deploy"` returns the
+    inference-only module (`.to_deploy()` of the built, loaded network; see docs/deploy.md)."""
     from .lower.torch import to_module as _to_module
     from .resolver import resolve as _resolve
+    if mode not in ("train", "deploy"):
+        raise ValueError(f"mode: expected 'train' or 'deploy', got {mode!r}")
+    if mode == "deploy" and features_only:
+        raise TypeError("mode='deploy' builds a classification network: leave out features_only")
     loaded = _spec(spec, overrides, kwargs)
     graph = loaded if isinstance(loaded, ArchGraph) else _resolve(loaded)
     if weights is None:
@@ -109,7 +114,7 @@ def build(spec: "str | os.PathLike | Spec | ArchGraph", overrides: Sequence[str]
         model = _with_weights(graph, features_only, out_indices,
                               dict(checkpoint=weights, source=weights_source, strict=strict))
     model.spec = loaded if isinstance(loaded, Spec) else None
-    return model
+    return model.to_deploy() if mode == "deploy" else model
 
 
 def _with_weights(graph: ArchGraph, features_only: bool, out_indices: Any,

@@ -21,7 +21,9 @@ EXIT_SPEC = 2
 EXIT_INTERNAL = 1
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line. `only`: register just that subcommand (what `main` does when the
+    command is named: the others' modules, and what they import, are not loaded)."""
     p = argparse.ArgumentParser(
         prog="archspec",
         description="Declarative CNN architectures: YAML spec -> resolved IR -> torch module, "
@@ -31,13 +33,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"archspec {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"archspec.commands.{name}").register(sub)
+        if only is None or name == only:
+            importlib.import_module(f"archspec.commands.{name}").register(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    only = argv[0] if argv and argv[0] in COMMANDS else None
     try:
-        args = parser().parse_args(argv)
+        args = parser(only).parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
     try:

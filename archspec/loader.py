@@ -94,6 +94,35 @@ SpecLoader.add_implicit_resolver(
     list("-+0123456789."))
 
 
+if getattr(yaml, "__with_libyaml__", False):
+    class _CSpecLoader(yaml.cyaml.CParser, yaml.constructor.SafeConstructor,
+                       yaml.resolver.Resolver):
+        """The spec loader's rules on libyaml's C parser (about 10x faster than PyYAML's pure
+        Python one; `list` parses every spec of the zoo). Same nodes, same marks."""
+
+        yaml_implicit_resolvers = SpecLoader.yaml_implicit_resolvers
+
+        def __init__(self, stream):
+            yaml.cyaml.CParser.__init__(self, stream)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+
+    _COMPOSERS: tuple = (_CSpecLoader, SpecLoader)
+else:  # pragma: no cover - PyYAML built without libyaml
+    _COMPOSERS = (SpecLoader,)
+
+
+def _compose(text: str):
+    """The node tree of `text`. Errors always come from PyYAML's own parser, so their wording
+    and positions do not depend on whether libyaml is installed."""
+    try:
+        return yaml.compose(text, Loader=_COMPOSERS[0])
+    except yaml.YAMLError:
+        if len(_COMPOSERS) == 1:
+            raise
+    return yaml.compose(text, Loader=SpecLoader)
+
+
 def safe_load(text: str):
     """Parse a YAML value with the spec loader's rules (used for `--set` values)."""
     return yaml.load(text, Loader=SpecLoader)
@@ -151,7 +180,7 @@ class _Reader:
 def read_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
     """Parse one YAML document safely, keeping the location of every key and value."""
     try:
-        node = yaml.compose(text, Loader=SpecLoader)
+        node = _compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = " ".join(s for s in (exc.context, exc.problem) if s)

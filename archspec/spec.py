@@ -6,6 +6,7 @@ Every model forbids unknown keys and documents each field (its docstring). `load
 """
 from __future__ import annotations
 
+import functools
 import os
 import types
 import typing
@@ -24,7 +25,14 @@ BlockSpec = Annotated[Union[tuple(BLOCKS.values())], Field(discriminator="type")
 StemSpec = Annotated[Union[tuple(STEMS.values())], Field(discriminator="type")]  # type: ignore
 DownsampleSpec = Annotated[Union[tuple(DOWNSAMPLES.values())],  # type: ignore
                            Field(discriminator="type")]
-_block_adapter: TypeAdapter = TypeAdapter(BlockSpec)
+
+
+@functools.cache
+def _block_adapter() -> TypeAdapter:
+    """Validator of a bare block (stage overrides): built on first use, not at import (most
+    specs have no overrides, and building it cost every command that loads a spec)."""
+    return TypeAdapter(BlockSpec)
+
 
 #: field name -> registry, for fields whose values are tagged by `type`.
 _TAGGED = {"block": ("block", BLOCKS), "stem": ("stem", STEMS),
@@ -234,7 +242,7 @@ class Spec(Model):
             merged = merge(base, override, scratch, self._sources, typed_setting, here)
             notes += scratch.notes
             try:
-                blocks.append(_block_adapter.validate_python(merged))
+                blocks.append(_block_adapter().validate_python(merged))
             except pydantic.ValidationError as exc:
                 problems += _problems(exc, self._sources, prefix=(),
                                       relocate=lambda p: here + p[1:]

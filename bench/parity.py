@@ -72,7 +72,8 @@ def max_output_diff(ours, theirs, size: int) -> float:
 
 def interleaved(runners: dict[str, StepRunner], rounds: int, steps: int, warmup: int,
                 label: str, clock: str = "wall") -> dict[str, list[list[float]]]:
-    """Per side, per round, the step times; sides alternate A B / B A across rounds."""
+    """Per side, per round, the step times; sides alternate A B / B A across rounds (any number
+    of sides: the order reverses every round). Progress shows the first two sides' ratio."""
     names = list(runners)
     for name in names:
         for i in range(warmup):
@@ -86,7 +87,7 @@ def interleaved(runners: dict[str, StepRunner], rounds: int, steps: int, warmup:
         med = {n: statistics.median(times[n][-1]) for n in names}
         progress(f"parity: {label}: round {r + 1}/{rounds}: "
                  + "  ".join(f"{n} {med[n] * 1e3:.1f} ms" for n in names)
-                 + f"  ratio {med['archspec'] / med['hand-written']:.3f}")
+                 + (f"  ratio {med[names[0]] / med[names[1]]:.3f}" if len(names) > 1 else ""))
     return times
 
 

@@ -1,6 +1,7 @@
 """Timing whole commands as fresh processes, against a bare interpreter start."""
 from __future__ import annotations
 
+import os
 import pathlib
 import statistics
 import subprocess
@@ -16,6 +17,15 @@ def wall(cmd: list[str]) -> float:
     start = time.perf_counter()
     subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
+
+
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the child: user + system) of one run of `cmd`."""
+    before = os.times()
+    wall_s = wall(cmd)
+    after = os.times()
+    return wall_s, (after.children_user - before.children_user
+                    + after.children_system - before.children_system)
 
 
 def alternate(cmd: list[str], runs: int) -> tuple[list[float], list[float]]:

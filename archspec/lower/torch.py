@@ -113,6 +113,22 @@ class Stages(nn.Sequential):
         return x
 
 
+class _IRRef:
+    """The IR a module was built from. Copies of the module share it (the IR is immutable);
+    pickling a whole module drops it (`Network.graph` is then None)."""
+
+    __slots__ = ("graph",)
+
+    def __init__(self, graph: ArchGraph | None):
+        self.graph = graph
+
+    def __deepcopy__(self, memo: dict) -> "_IRRef":
+        return self
+
+    def __reduce__(self):
+        return (_IRRef, (None,))
+
+
 def _take_indices(count: int, indices: "int | Sequence[int] | None") -> list[int]:
     """timm's `feature_take_indices`: None -> all; an int n -> the last n; a sequence -> those
     (negative from the end). A bad index is a ValueError naming the range."""
@@ -185,6 +201,19 @@ class Network(nn.Module):
         self.feature_info = graph.feature_info()
         self._pre_logits: tuple[str, ...] = tuple(
             c for c in head.children if c != self._classifier_name and c in self.head._modules)
+        self._ir = _IRRef(graph)
+
+    @property
+    def graph(self) -> ArchGraph | None:
+        """The resolved IR this module was built from (None after unpickling a whole module)."""
+        return self._ir.graph
+
+    def to_deploy(self, *, channels_last: bool = True) -> "nn.Module":
+        """An inference-only copy with batch norms folded into the convs, activations and
+        residual adds fused into them, dropout and drop path removed (archspec/lower/deploy.py;
+        docs/deploy.md). Outputs equal this module's in eval mode within float rounding."""
+        from .deploy import to_deploy
+        return to_deploy(self, channels_last=channels_last)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Stem and stages: the last stage's map, (N, num_features, H/32, W/32) for ResNet."""
