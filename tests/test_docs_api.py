@@ -16,7 +16,7 @@ def test_api_doc_examples_run(tmp_path, monkeypatch, capsys):
     for i, code in enumerate(blocks):
         exec(compile(code, f"{DOC.name}[python block {i + 1}]", "exec"), {})
     printed = capsys.readouterr().out
-    assert "['resnext101_32x8d', 'resnext50_32x4d']" in printed
+    assert "['resnext101_32x8d', 'resnext101_64x4d', 'resnext50_32x4d']" in printed
     assert "unknown keyword argument 'pretrained'. Accepted: num_classes, in_chans" in printed
     assert "[64, 64, 128, 256, 512] [2, 4, 8, 16, 32]" in printed
     assert "['head.num_classes=10']" in printed
