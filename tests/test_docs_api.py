@@ -2,7 +2,6 @@
 repository (so zoo names, not paths), and print what the page says they print."""
 from __future__ import annotations
 
-import ast
 import re
 
 from conftest import ROOT
@@ -17,10 +16,7 @@ def test_api_doc_examples_run(tmp_path, monkeypatch, capsys):
     for i, code in enumerate(blocks):
         exec(compile(code, f"{DOC.name}[python block {i + 1}]", "exec"), {})
     printed = capsys.readouterr().out
-    # list_models("resnext*"): the zoo's ResNeXt specs, sorted (the zoo grows, so not all of it)
-    listed = ast.literal_eval(printed.splitlines()[0])
-    assert listed == sorted(listed) and {"resnext50_32x4d", "resnext101_32x8d"} <= set(listed)
-    assert all(name.startswith("resnext") for name in listed)
+    assert "['resnext101_32x8d', 'resnext101_64x4d', 'resnext50_32x4d']" in printed
     assert "unknown keyword argument 'pretrained'. Accepted: num_classes, in_chans" in printed
     assert "[64, 64, 128, 256, 512] [2, 4, 8, 16, 32]" in printed
     assert "['head.num_classes=10']" in printed

@@ -109,5 +109,7 @@ def test_rest_of_resnet_convnext_and_mobilenetv2_zoo_is_present():
                  "resnext101_64x4d", "seresnext101_32x8d", "wide_resnet101_2",
                  "seresnext26d_32x4d", "resnest200e", "resnest269e", "convnext_femto",
                  "convnext_pico", "convnext_nano", "convnext_xlarge", "mobilenetv2_050",
-                 "mobilenetv2_110d", "mobilenetv2_120d", "mobilenetv2_140"):
+                 "mobilenetv2_110d", "mobilenetv2_120d", "mobilenetv2_140",
+                 # tiered stems: the deep stem at widths (24, 32, 64)
+                 "resnet10t", "resnet14t", "resnet26t", "resnet50t", "seresnext26t_32x4d"):
         assert name in IN_TIMM_TABLE
