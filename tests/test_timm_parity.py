@@ -1,8 +1,10 @@
 """Reference parity beyond counts, where timm is installed (it is not an archspec dependency, so
 this suite is skipped otherwise): for every zoo spec whose name is a timm model, timm's
-state_dict maps one-to-one, in order and shape, onto archspec's module, and with those weights
-both compute the same outputs. This is what "published checkpoints load" means: only the module
-names differ (archspec's `stages.i.blocks.j.norm1` for timm's `layerI.j.bn1`), never the layout.
+state_dict loads strictly into archspec's module through the names derived from the IR
+(`archspec.load_weights`, docs/weights.md), and with those weights both compute the same
+outputs. This is what "published checkpoints load" means: only the module names differ
+(archspec's `stages.i.blocks.j.norm1` for timm's `layerI.j.bn1`), never the layout. (A mapping
+by position would fail for ConvNeXt, whose blocks register their `gamma` first.)
 """
 from __future__ import annotations
 
@@ -30,12 +32,8 @@ def test_timm_weights_load_and_outputs_match(name):
                 m.running_mean.uniform_(-0.1, 0.1)
                 m.running_var.uniform_(0.5, 1.5)
     ours = archspec.build(SPEC_DIR / f"{name}.yaml").eval()
-    theirs, mine = reference.state_dict(), ours.state_dict()
-    assert len(theirs) == len(mine)
-    for (their_key, their_value), (my_key, my_value) in zip(theirs.items(), mine.items()):
-        assert their_value.shape == my_value.shape, (their_key, my_key)
-        assert their_key.rsplit(".", 1)[1] == my_key.rsplit(".", 1)[1], (their_key, my_key)
-    ours.load_state_dict(dict(zip(mine, theirs.values())))
+    report = archspec.load_weights(ours, reference.state_dict(), source="timm")  # strict
+    assert report.layout == "timm" and report.complete
     x = torch.randn(2, 3, 96, 96)
     with torch.no_grad():
         expected, got = reference(x), ours(x)
