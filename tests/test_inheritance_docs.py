@@ -54,3 +54,15 @@ def test_strict_turns_dropped_settings_into_errors(folder):
     assert [p.path for p in err.value.problems] == ["stem.pool", "block.stride_on"]
     assert str(err.value.problems[0].location) == "resnet_like.yaml:2:47"
     archspec.resolve("ratio.yaml", strict=True)  # an exclusive choice is no error
+
+
+def test_validate_prints_the_notes_and_strict_fails(folder, capsys):
+    from archspec import cli
+    assert cli.main(["validate", "modern.yaml"]) == 0
+    out = capsys.readouterr().out
+    assert "note: resnet_like.yaml:2:47: stem.pool dropped: a patchify stem has no pool" in out
+    assert cli.main(["validate", "--strict", "modern.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert "resnet_like.yaml:2:47: stem.pool: stem.pool dropped: a patchify stem has no pool" \
+        in err
+    assert cli.main(["validate", "--strict", "ratio.yaml"]) == 0
