@@ -72,6 +72,11 @@ class Processes:
             for buf in module.buffers():
                 dist.broadcast(buf, 0)
 
+    def synchronize(self) -> None:
+        """Wait until every process gets here (a barrier; nothing when alone)."""
+        if self.distributed:
+            dist.barrier()
+
     def close(self) -> None:
         if self.distributed and dist.is_initialized():
             dist.destroy_process_group()

@@ -246,7 +246,9 @@ def train(cfg: TrainConfig) -> dict:
     _check_options(cfg)
     procs = _dist.start(cfg.device)
     try:
-        return _run(cfg, procs)
+        summary = _run(cfg, procs)
+        procs.synchronize()  # no rank tears the process group down while a peer still works
+        return summary
     finally:
         procs.close()
 
