@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .catalog import locate, suggest
+from .catalog import locate, suggest, zoo_folder
 from .errors import Location, Path, Problem, SpecError, format_path
 from .merge import MergeNote, Schema, merge
 
@@ -369,7 +369,7 @@ def load_file(path: str | os.PathLike, schema: Schema = lambda path: None,
     base_data, base_sources = load_file(base_path, schema, _chain + (real,), settings, base_loc)
     base_sources.outside += sources.outside
     top = os.path.dirname((_chain + (real,))[0])
-    if os.path.commonpath([top, os.path.realpath(base_path)]) != top:
+    if _outside(top, base_path):
         base_sources.outside.append(
             f"{base_loc}: base: {display_path(os.path.normpath(base_path))} is outside the "
             f"spec's folder ({display_path(top)})")
@@ -377,6 +377,13 @@ def load_file(path: str | os.PathLike, schema: Schema = lambda path: None,
     sources.values.pop(("base",), None)
     merged = merge(base_data, data, base_sources, sources, schema)
     return merged, base_sources
+
+
+def _outside(top: str, base_path: str) -> bool:
+    """A base worth a note: neither in the first spec's folder tree nor in archspec's zoo."""
+    real = os.path.realpath(base_path)
+    zoo = os.path.realpath(zoo_folder())
+    return all(os.path.commonpath([folder, real]) != folder for folder in (top, zoo))
 
 
 def _base_path(base: Any, base_loc: Location | None, path: str | os.PathLike) -> str:

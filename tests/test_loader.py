@@ -228,3 +228,12 @@ def test_base_outside_the_spec_folder_is_shown(tmp_path, capsys):
     inside = write(tmp_path, "inside.yaml", "base: base.yaml\nname: inside\n")
     assert cli.main(["validate", str(inside)]) == 0
     assert "note:" not in capsys.readouterr().out
+
+
+def test_a_zoo_base_is_not_outside(tmp_path, capsys):
+    """Inheriting from the zoo is the normal case: no "outside the spec's folder" note for it or
+    for the zoo's own bases (resnet50d -> resnet50c -> resnet50)."""
+    import cli
+    child = write(tmp_path, "mine.yaml", "base: zoo:resnet50d\nname: mine\n")
+    assert cli.main(["validate", str(child)]) == 0
+    assert "outside the spec's folder" not in capsys.readouterr().out
