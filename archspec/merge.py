@@ -40,7 +40,7 @@ Schema = Callable[[Path], "TypedSetting | None"]
 
 #: mapping path -> groups of keys that exclude each other
 EXCLUSIVE: dict[Path, tuple[tuple[str, ...], ...]] = {
-    ("stages",): (("depths",), ("ratio", "unit")),
+    ("stages",): (("depths",), ("ratio", "unit"), ("regnet",)),
 }
 
 

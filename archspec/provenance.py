@@ -219,6 +219,9 @@ def _head(t: _Table, spec: Any, scaling: Scaling) -> None:
 def _layout(t: _Table, spec: Any, depths: list[int], widths: list[int],
             strides: list[int]) -> None:
     st, find = spec.stages, t.find.find
+    if st.regnet is not None:
+        _generated(t, spec, depths, widths, strides)
+        return
     if st.depths is not None:
         source = find([("stages", "depths")], "the stages")
         written = list(st.depths)
@@ -238,6 +241,19 @@ def _layout(t: _Table, spec: Any, depths: list[int], widths: list[int],
         t.add("stages.widths", widths, source)
     t.add("stages.strides", strides,
           find([("stages", "strides")], "the stages (1 for the first, 2 after)"))
+
+
+def _generated(t: _Table, spec: Any, depths: list[int], widths: list[int],
+               strides: list[int]) -> None:
+    """Stages from the RegNet generator: its settings, then the widths and depths it gave."""
+    t.model("stages.regnet", spec.stages.regnet, [("stages", "regnet")], "the RegNet generator")
+    source = Source("derived", "stages.regnet",
+                    "RegNet width generator, " +
+                    t.find.find([("stages", "regnet")], "the stages").text())
+    t.add("stages.depths", depths, source)
+    t.add("stages.widths", widths, source)
+    t.add("stages.strides", strides,
+          t.find.find([("stages", "strides")], "the stages (2 for each generated stage)"))
 
 
 def settings_of(graph: Any) -> dict[str, Setting]:

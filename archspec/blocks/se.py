@@ -9,7 +9,7 @@ end of its branch; `BlockSpecBase.check` reports an SE that has no channels to s
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
@@ -38,21 +38,32 @@ class SqueezeExciteSpec(Model):
     every standard ResNet width (256..2048). 1 keeps C / r rounded to the nearest integer."""
     activation: Activation = "relu"
     """Activation between the two 1x1 convs (ReLU in SENet)."""
+    relative_to: Literal["channels", "block_input"] = "channels"
+    """The width that `reduction` divides: `channels`, the C channels SE scales (SENet), or
+    `block_input`, the block's input width (RegNetY: a quarter of it, timm's `se_ratio` 0.25,
+    whatever the width of the tensor SE scales)."""
 
 
-def squeeze_width(channels: int, se: SqueezeExciteSpec) -> tuple[int, float]:
-    """The width of the squeezed layer, and the exact C / r it is rounded from.
+def squeeze_width(channels: int, se: SqueezeExciteSpec,
+                  block_input: int | None = None) -> tuple[int, float]:
+    """The width of the squeezed layer, and the exact C / r it is rounded from (C: `channels`,
+    or `block_input` when the SE is `relative_to` it).
 
     timm's `make_divisible(v, divisor, round_limit=0)`: max(divisor, floor(v + divisor / 2) rounded
     down to a multiple of divisor)."""
+    if se.relative_to == "block_input" and block_input is not None:
+        channels = block_input
     exact = channels / se.reduction
     return make_divisible(exact, se.divisor, round_limit=0), exact
 
 
-def se_problems(se: SqueezeExciteSpec | None, channels: int, path: tuple) -> list[Problem]:
+def se_problems(se: SqueezeExciteSpec | None, channels: int, path: tuple,
+                block_input: int | None = None) -> list[Problem]:
     """Problems of an SE attachment on `channels` channels (none when `se` is absent)."""
     if se is None:
         return []
+    if se.relative_to == "block_input" and block_input is not None:
+        channels = block_input  # what the reduction divides; any squeezed width then works
     width, exact = squeeze_width(channels, se)
     where = format_path(tuple(path) + ("se", "reduction"))
     if exact < 1:
@@ -61,7 +72,7 @@ def se_problems(se: SqueezeExciteSpec | None, channels: int, path: tuple) -> lis
                         f"channels / reduction must leave at least 1 channel), got "
                         f"{se.reduction:g}",
                         f"{_working_setting(se, channels)}, or remove `se` from this block")]
-    if width > channels:
+    if width > channels and se.relative_to == "channels":
         unrounded = max(1, int(exact + 0.5))
         return [Problem(None, format_path(tuple(path) + ("se", "divisor")),
                         f"expected a squeezed width of at most the block's {channels} channels, "
@@ -89,13 +100,14 @@ def plan_se(ctx: "BlockContext", x: "Tensor", se: SqueezeExciteSpec | None,
     if se is None:
         return x
     b = ctx.builder
-    problems = se_problems(se, x.channels, ctx.path)
+    problems = se_problems(se, x.channels, ctx.path, ctx.x.channels)
     if problems:  # a family whose `check` skipped `super().check`: still a located user error
         raise SpecError([Problem(_location(b.source), p.path, p.message, p.hint)
                          for p in problems])
-    width, exact = squeeze_width(x.channels, se)
+    width, exact = squeeze_width(x.channels, se, ctx.x.channels)
     if width != exact:
-        b.note(f"squeeze-and-excitation width {x.channels} / {se.reduction:g} = {exact:g} "
+        base = ctx.x.channels if se.relative_to == "block_input" else x.channels
+        b.note(f"squeeze-and-excitation width {base} / {se.reduction:g} = {exact:g} "
                f"rounded to {width} (multiple of {se.divisor})")
     with b.group(name, "se", x, channels=x.channels, squeeze_channels=width,
                  reduction=se.reduction):
