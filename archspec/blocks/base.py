@@ -54,7 +54,7 @@ class BlockSpecBase(Model):
     def check(self, ctx: "BlockContext") -> list[Problem]:
         """Problems this block would have with these channels and stride. Families that add
         checks extend `super().check(ctx)`, which covers the settings every block shares (`se`)."""
-        return se_problems(self.se, self.se_channels(ctx), ctx.path)
+        return se_problems(self.se, self.se_channels(ctx), ctx.path, ctx.x.channels)
 
     def se_channels(self, ctx: "BlockContext") -> int:
         """Width of the tensor the `se` attachment scales: the block's output by default (where
