@@ -3,7 +3,7 @@
 regnet block: 1x1 -> norm -> act -> 3x3 (stride, groups of `group_width` channels) -> norm -> act
               -> [SE] -> 1x1 -> norm, + shortcut (1x1 conv + norm when the shape changes), act.
               RegNetX has no SE; RegNetY squeezes the 3x3's output to a quarter of the block's
-              INPUT width (`se: {reduction: 4, divisor: 1, relative_to: block_input}`).
+              INPUT width (`se: {reduction: 4, divisor: 1, squeeze_from: block_input}`).
 
 The stage generator (`stages.regnet`, next to `stages.ratio` and `unit`) turns RegNet's four
 numbers into stages, pycls's `generate_regnet` (timm's too):
@@ -73,16 +73,13 @@ class RegNetSpec(ResidualSpec):
         return super().check(ctx)
 
     def plan(self, ctx: BlockContext) -> Tensor:
-        b, x, out = ctx.builder, ctx.x, ctx.out_channels
+        x, out = ctx.x, ctx.out_channels
         inner = self.inner_channels(out)
-        y = b.conv("conv1", x, inner, 1, bias=ctx.conv_bias)
-        y = ctx.act_layer("act1", ctx.norm_layer("norm1", y))
-        y = b.conv("conv2", y, inner, 3, stride=ctx.stride, groups=inner // self.group_width,
-                   bias=ctx.conv_bias)
-        y = ctx.act_layer("act2", ctx.norm_layer("norm2", y))
+        y = ctx.conv_norm_act("1", x, inner, 1)
+        y = ctx.conv_norm_act("2", y, inner, 3, stride=ctx.stride,
+                              groups=inner // self.group_width)
         y = plan_se(ctx, y, self.se)  # after the 3x3, before the last 1x1 (RegNetY)
-        y = b.conv("conv3", y, out, 1, bias=ctx.conv_bias)
-        y = ctx.norm_layer("norm3", y, zero_init=True)
+        y = ctx.conv_norm_act("3", y, out, 1, act=False, zero_init=True)
         return finish_residual(ctx, y, x, self.shortcut, "act3")
 
 

@@ -9,7 +9,9 @@ end of its branch; `BlockSpecBase.check` reports an SE that has no channels to s
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
+
+from typing import Literal
 
 from pydantic import Field
 
@@ -17,9 +19,11 @@ from ..errors import Location, Problem, SpecError, format_path
 from ..kinds import register_group_kind
 from ..lower.registry import torch_container
 from ..primitives import make_divisible
+from ..steps import presence_step, register_step
 from .settings import Activation, Model
 
 register_group_kind("se", "attention", "squeeze-excite")
+register_step(presence_step("se", "squeeze-and-excitation", group_kind="se", explains=(".se",)))
 
 if TYPE_CHECKING:
     from ..primitives import Tensor
@@ -37,24 +41,27 @@ class SqueezeExciteSpec(Model):
     reference implementation's rule (timm `make_divisible(C / r, 8)`), which equals C / 16 at
     every standard ResNet width (256..2048). 1 keeps C / r rounded to the nearest integer."""
     activation: Activation = "relu"
-    """Activation between the two 1x1 convs (ReLU in SENet)."""
-    relative_to: Literal["channels", "block_input"] = "channels"
-    """The width that `reduction` divides: `channels`, the C channels SE scales (SENet), or
-    `block_input`, the block's input width (RegNetY: a quarter of it, timm's `se_ratio` 0.25,
-    whatever the width of the tensor SE scales)."""
+    """Activation between the two 1x1 convs (ReLU in SENet, SiLU in EfficientNet)."""
+    squeeze_from: Literal["gated", "block_input"] = "gated"
+    """The width C that C / r is taken from: `gated` (the channels SE scales, SENet) or
+    `block_input` (the block's input width, wherever SE sits: EfficientNet's `se_ratio` 0.25 of
+    the input width inside the expanded block, i.e. `reduction: 4, divisor: 1`)."""
 
 
 def squeeze_width(channels: int, se: SqueezeExciteSpec,
                   block_input: int | None = None) -> tuple[int, float]:
-    """The width of the squeezed layer, and the exact C / r it is rounded from (C: `channels`,
-    or `block_input` when the SE is `relative_to` it).
+    """The width of the squeezed layer, and the exact C / r it is rounded from; C is `channels`
+    (the gated width) or, with `squeeze_from: block_input`, the block's input width.
 
     timm's `make_divisible(v, divisor, round_limit=0)`: max(divisor, floor(v + divisor / 2) rounded
     down to a multiple of divisor)."""
-    if se.relative_to == "block_input" and block_input is not None:
-        channels = block_input
-    exact = channels / se.reduction
+    exact = _squeezed(channels, se, block_input) / se.reduction
     return make_divisible(exact, se.divisor, round_limit=0), exact
+
+
+def _squeezed(channels: int, se: SqueezeExciteSpec, block_input: int | None) -> int:
+    """C, the width the reduction divides."""
+    return block_input if se.squeeze_from == "block_input" and block_input else channels
 
 
 def se_problems(se: SqueezeExciteSpec | None, channels: int, path: tuple,
@@ -62,21 +69,20 @@ def se_problems(se: SqueezeExciteSpec | None, channels: int, path: tuple,
     """Problems of an SE attachment on `channels` channels (none when `se` is absent)."""
     if se is None:
         return []
-    if se.relative_to == "block_input" and block_input is not None:
-        channels = block_input  # what the reduction divides; any squeezed width then works
-    width, exact = squeeze_width(channels, se)
+    width, exact = squeeze_width(channels, se, block_input)
     where = format_path(tuple(path) + ("se", "reduction"))
+    base = _squeezed(channels, se, block_input)
     if exact < 1:
         return [Problem(None, where,
-                        f"expected a reduction of at most {channels} (the block's {channels} "
+                        f"expected a reduction of at most {base} (the block's {base} "
                         f"channels / reduction must leave at least 1 channel), got "
                         f"{se.reduction:g}",
-                        f"{_working_setting(se, channels)}, or remove `se` from this block")]
-    if width > channels and se.relative_to == "channels":
+                        f"{_working_setting(se, base)}, or remove `se` from this block")]
+    if width > channels:
         unrounded = max(1, int(exact + 0.5))
         return [Problem(None, format_path(tuple(path) + ("se", "divisor")),
                         f"expected a squeezed width of at most the block's {channels} channels, "
-                        f"got {width} ({channels} / {se.reduction:g} = {exact:g} rounded to a "
+                        f"got {width} ({base} / {se.reduction:g} = {exact:g} rounded to a "
                         f"multiple of {se.divisor})",
                         f"divisor: 1 (width {unrounded}), or remove `se` from this block")]
     return []
@@ -106,8 +112,8 @@ def plan_se(ctx: "BlockContext", x: "Tensor", se: SqueezeExciteSpec | None,
                          for p in problems])
     width, exact = squeeze_width(x.channels, se, ctx.x.channels)
     if width != exact:
-        base = ctx.x.channels if se.relative_to == "block_input" else x.channels
-        b.note(f"squeeze-and-excitation width {base} / {se.reduction:g} = {exact:g} "
+        b.note(f"squeeze-and-excitation width {_squeezed(x.channels, se, ctx.x.channels)} / "
+               f"{se.reduction:g} = {exact:g} "
                f"rounded to {width} (multiple of {se.divisor})")
     with b.group(name, "se", x, channels=x.channels, squeeze_channels=width,
                  reduction=se.reduction):

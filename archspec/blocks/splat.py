@@ -24,11 +24,15 @@ from ..errors import Problem, format_path
 from ..kinds import register_group_kind
 from ..lower.registry import torch_container
 from ..primitives import Tensor, make_divisible, nearest_divisor
+from ..steps import presence_step, register_step
 from .base import BlockContext, register_block
 from .downsample import Shortcut
 from .resnet import BottleneckSpec, ResidualSpec, finish_residual
 
 register_group_kind("splat", "attention", "split attention")
+# its conv is radix times wider: that is the attention, not a width change
+register_step(presence_step("split_attention", "split attention", group_kind="splat",
+                            explains=("block.type", ".radix", ".avd"), subsumes=("width",)))
 
 
 @register_block
@@ -124,15 +128,13 @@ class SplatSpec(ResidualSpec):
         if mid != exact:
             b.note(f"split-attention width {float(exact):g} rounded down to {mid}")
         avd = self.avd and ctx.stride > 1
-        y = b.conv("conv1", x, mid, 1, bias=ctx.conv_bias)
-        y = ctx.act_layer("act1", ctx.norm_layer("norm1", y))
+        y = ctx.conv_norm_act("1", x, mid, 1)
         if avd and self.avd_first:
             y = b.avg_pool("avd_first", y, kernel_size=3, stride=ctx.stride, padding=1)
         y = self.plan_split_attention(ctx, "conv2", y, mid, 1 if avd else ctx.stride)
         if avd and not self.avd_first:
             y = b.avg_pool("avd_last", y, kernel_size=3, stride=ctx.stride, padding=1)
-        y = b.conv("conv3", y, out, 1, bias=ctx.conv_bias)
-        y = ctx.norm_layer("norm3", y, zero_init=True)
+        y = ctx.conv_norm_act("3", y, out, 1, act=False, zero_init=True)
         return finish_residual(ctx, y, x, self.shortcut, "act3", self.se)
 
     def plan_split_attention(self, ctx: BlockContext, name: str, x: Tensor, width: int,
@@ -141,8 +143,8 @@ class SplatSpec(ResidualSpec):
         split sum and the weighted sum (`_split_attention_module` below)."""
         b, radix, groups = ctx.builder, self.radix, self.groups
         attention = self.attention_channels(width)
-        with b.group(name, "splat", x, radix=radix, groups=groups, channels=width,
-                     attention_channels=attention):
+        with b.group(name, "splat", x, fused_paths=radix, radix=radix, groups=groups,
+                     channels=width, attention_channels=attention):
             y = b.conv("conv", x, width * radix, kernel_size, stride=stride,
                        groups=groups * radix, bias=ctx.conv_bias)
             y = ctx.act_layer("act0", ctx.norm_layer("bn0", y))

@@ -88,7 +88,7 @@ def regnet(w0: int, wa: float, wm: float, depth: int, group_width: int, se: bool
             "stages": {"regnet": {"w0": w0, "wa": wa, "wm": wm, "depth": depth, **gen}},
             "block": {"type": "regnet", "group_width": group_width}, "head": {"num_classes": 7}}
     if se:
-        spec["block"]["se"] = {"reduction": 4, "divisor": 1, "relative_to": "block_input"}
+        spec["block"]["se"] = {"reduction": 4, "divisor": 1, "squeeze_from": "block_input"}
     return spec
 
 
