@@ -249,7 +249,8 @@ def _generated(t: _Table, spec: Any, depths: list[int], widths: list[int],
     t.model("stages.regnet", spec.stages.regnet, [("stages", "regnet")], "the RegNet generator")
     source = Source("derived", "stages.regnet",
                     "RegNet width generator, " +
-                    t.find.find([("stages", "regnet")], "the stages").text())
+                    t.find.find([("stages", "regnet", "w0"), ("stages", "regnet")],
+                                "the stages").text())
     t.add("stages.depths", depths, source)
     t.add("stages.widths", widths, source)
     t.add("stages.strides", strides,

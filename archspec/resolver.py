@@ -59,7 +59,7 @@ def resolve(spec: Spec) -> ArchGraph:
         b.note(f"scaled: {scaling.rule()}: stage widths {_text(layout.widths)} -> "
                f"{_text(widths)}, depths -> {_text(depths)}")
     if layout.generated is not None:
-        b.source = _where(spec, ("stages", "regnet"))
+        b.source = _where(spec, ("stages", "regnet", "w0"))
         b.note(layout.generated.text(spec.stages.regnet))
     b.notes += [note.text() for note in spec.notes]
     blocks, block_paths = layout.blocks, layout.block_paths
@@ -164,9 +164,11 @@ class _Layout:
 
     def stage_attrs(self, i: int) -> dict[str, Any]:
         """What a stage group records beyond its shape: a generated stage's group width."""
-        if self.generated is None or self.generated.group_widths[i] is None:
+        if self.generated is None:
             return {}
-        return {"generated": "RegNet", "group_width": self.generated.group_widths[i]}
+        group_width = self.generated.group_widths[i]
+        return {"generated": "RegNet"} | ({} if group_width is None
+                                          else {"group_width": group_width})
 
 
 def _stage_layout(spec: Spec) -> _Layout:
@@ -241,7 +243,7 @@ def _generated_layout(spec: Spec) -> _Layout:
     if problems:
         raise SpecError(problems)
     blocks, paths = spec.stage_blocks(gen.stages)
-    generated = generate(gen, blocks, paths, spec.location)
+    generated = generate(gen, blocks, paths, lambda p: spec.sources.values.get(tuple(p)))
     blocks = [b.model_copy(update={"group_width": g}) if g is not None and g != b.group_width
               else b for b, g in zip(blocks, generated.group_widths)]
     strides = list(st.strides) if st.strides is not None else [2] * gen.stages

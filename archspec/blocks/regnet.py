@@ -28,6 +28,7 @@ from pydantic import Field
 
 from ..errors import Location, Path, Problem, SpecError, format_path
 from ..primitives import Tensor, nearest_divisor
+from ..steps import StepRule, flag, register_step, toward
 from .base import BlockContext, register_block
 from .resnet import ResidualSpec, finish_residual
 from .se import plan_se
@@ -155,10 +156,13 @@ GeneratorPath = ("stages", "regnet")
 def generator_problems(gen: RegNetStagesSpec, loc: Callable[[Path], Location | None]
                        ) -> list[Problem]:
     """The settings pycls asserts on (w0 a multiple of the quantum), and a quantisation that
-    gives another number of stages than asked for."""
+    gives another number of stages than asked for. `loc`: where a path was written (None if
+    it was not)."""
     def at(name: str, message: str, hint: str) -> Problem:
         path = GeneratorPath + (name,)
-        return Problem(loc(path) or loc(GeneratorPath), format_path(path), message, hint)
+        written = [loc(GeneratorPath + (k,)) for k in (name, "depth", "wa", "wm", "w0")]
+        where = next((w for w in written if w is not None), None) or loc(GeneratorPath)
+        return Problem(where, format_path(path), message, hint)
 
     if gen.w0 % gen.quantum:
         lower = max(gen.quantum, gen.w0 // gen.quantum * gen.quantum)
@@ -202,3 +206,50 @@ def generate(gen: RegNetStagesSpec, blocks: list[Any], block_paths: list[Path],
         widths.append(width)
         groups.append(group_width)
     return RegNetStages(widths, [d for _, d in stages], groups, per_block)
+
+
+# ---- the diff's named step ---------------------------------------------------------------------
+
+def _generator(f: Any) -> tuple[tuple[str, Any], ...] | None:
+    """The generator's settings as the IR's settings table records them; None when the stages
+    were written by hand."""
+    table = f.graph.attrs.get("settings") or {}
+    found = tuple((key.rpartition(".")[2], entry["value"]) for key, entry in table.items()
+                  if key.startswith("stages.regnet."))
+    return found or None
+
+
+def _describe(fa: Any, fb: Any) -> str:
+    def text(f: Any) -> str:
+        settings = _generator(f)
+        if settings is None:
+            return "written by hand"
+        return "generated from " + ", ".join(f"{k} {v:g}" if isinstance(v, float) else
+                                             f"{k} {v}" for k, v in settings)
+    return f"stage widths and depths {text(fa)} -> {text(fb)}"
+
+
+def _group_widths(f: Any) -> tuple[int, ...] | None:
+    """Channels per group of each RegNet stage's grouped 3x3 (its first block's); None when the
+    network has no RegNet block."""
+    out = []
+    for stage in f.graph.stages:
+        conv = next((n for n in f.graph.under(f"{stage.id}.blocks.0")
+                     if n.id.endswith(".conv2") and stage.block_type == "regnet"), None)
+        if conv is not None:
+            out.append(conv.in_channels // conv.groups)
+    return tuple(out) or None
+
+
+register_step(StepRule("regnet_generator", "RegNet width generator",
+                       "RegNet width generator removed", lambda f: _generator(f) is not None,
+                       flag, ("stages.regnet",), _describe, subsumes=("regnet_settings",)))
+register_step(StepRule("regnet_settings", "RegNet generator settings",
+                       "RegNet generator settings", _generator,
+                       toward(lambda s: tuple(v for _, v in s or ())), ("stages.regnet",),
+                       _describe))
+register_step(StepRule("group_width", "group width", "group width", _group_widths,
+                       toward(lambda g: sum(g or ())), (".group_width",),
+                       lambda fa, fb: f"channels per group of each RegNet stage's 3x3 "
+                                      f"{_group_widths(fa) or '(none)'} -> "
+                                      f"{_group_widths(fb) or '(none)'}"))
