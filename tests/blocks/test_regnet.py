@@ -158,3 +158,58 @@ def test_a_group_width_that_does_not_divide_hand_set_widths():
     data["stages"] = {"depths": [1, 1], "widths": [24, 56], "strides": [2, 2]}
     assert "block.group_width: expected a divisor of the inner width (56), got 24" in \
         errors(data)
+
+
+X002 = SPEC_DIR / "regnetx_002.yaml"
+# (step key, whether forward, overrides on regnetx_002 that make exactly that step)
+DIFF_PAIRS = [
+    # the same network written by hand: widths (24, 56, 152, 368), depths (1, 1, 4, 7)
+    ("regnet_generator", False, ["stages.regnet=null", "stages.widths=[24,56,152,368]",
+                                 "stages.depths=[1,1,4,7]", "stages.strides=[2,2,2,2]"]),
+    ("regnet_settings", True, ["stages.regnet.wa=36.45"]),  # the same quantised widths
+    ("group_width", False, ["block.group_width=4"]),  # 24, 56, 152 and 368 are multiples of 4
+]
+
+
+@pytest.mark.parametrize("key,forward,overrides", DIFF_PAIRS, ids=[k for k, _, _ in DIFF_PAIRS])
+def test_named_diff_steps(key, forward, overrides):
+    from archspec.diffing import diff
+    a, b = archspec.load(X002), archspec.load(X002, overrides)
+    assert archspec.resolve(a).params != archspec.resolve(b).params or key != "group_width"
+    d = diff(a, b)
+    assert [(s.key, s.forward) for s in d.steps] == [(key, forward)]
+    assert d.unrecognised == []
+    back = diff(b, a)
+    assert [(s.key, s.forward) for s in back.steps] == [(key, not forward)]
+
+
+@needs_reference
+def test_build_and_render_show_the_resolved_stages(capsys, tmp_path):
+    from archspec.cli import main
+    widths, depths, groups = published_stages("regnety_016")
+    assert main(["build", str(SPEC_DIR / "regnety_016.yaml")]) == 0
+    out = capsys.readouterr().out
+    text = lambda v: "(" + ", ".join(map(str, v)) + ")"  # noqa: E731
+    assert f"stage widths {text(widths)}, depths {text(depths)}, group widths {text(groups)}" \
+        in out
+    dot = tmp_path / "r.dot"
+    assert main(["render", str(SPEC_DIR / "regnety_016.yaml"), "-o", str(dot),
+                 "--level", "stage"]) == 0
+    drawn = dot.read_text()
+    for width, group in zip(widths, groups):
+        assert f"width {width} \u00b7 group width {group}" in drawn
+    assert drawn.count("RegNet width generator") == 4
+
+
+def test_group_widths_differ_by_stage_when_a_stage_is_narrower():
+    """RegNetX-200MF's ladder (24, 56, 152, 368) with group width 32, by hand: stage 0's inner
+    width 24 < 32 lowers its group width to 24; 56 / 32 = 1.75 -> 64, 152 / 32 = 4.75 -> 160,
+    368 / 32 = 11.5 -> 12 (halves to even) -> 384."""
+    graph = archspec.resolve(X002, ["block.group_width=32"])
+    assert [s.width for s in graph.stages] == [24, 64, 160, 384]
+    assert [s.attrs["group_width"] for s in graph.stages] == [24, 32, 32, 32]
+    convs = [graph.node(f"stages.{i}.blocks.0.conv2") for i in range(4)]
+    assert [c.in_channels // c.groups for c in convs] == [24, 32, 32, 32]
+    table = graph.attrs["settings"]
+    assert table["stages[0].block.group_width"]["source"]["kind"] == "derived"
+    assert table["stages[1].block.group_width"]["source"]["kind"] == "set"
