@@ -213,3 +213,14 @@ def test_group_widths_differ_by_stage_when_a_stage_is_narrower():
     table = graph.attrs["settings"]
     assert table["stages[0].block.group_width"]["source"]["kind"] == "derived"
     assert table["stages[1].block.group_width"]["source"]["kind"] == "set"
+
+
+def test_hand_written_stages_replace_an_inherited_generator(tmp_path):
+    (tmp_path / "child.yaml").write_text(
+        f"name: child\nbase: {X002}\nstages:\n  widths: [32, 64]\n  depths: [1, 2]\n")
+    spec = archspec.load(tmp_path / "child.yaml")
+    assert spec.stages.regnet is None
+    assert any("stages.regnet" in n.message for n in spec.notes)
+    graph = archspec.resolve(spec)
+    assert [s.width for s in graph.stages] == [32, 64]
+    assert [s.stride for s in graph.stages] == [1, 2]  # hand-written stages: 1, then 2
