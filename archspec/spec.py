@@ -327,7 +327,9 @@ def _check_overrides(spec: Spec) -> None:
             problems.append(Problem(spec.sources.key(("stages", "overrides", index)),
                                     format_path(("stages", "overrides", index)),
                                     f"expected a stage index from 0 to {n - 1}, got {index}",
-                                    f"the spec has {n} stages"))
+                                    f"the spec has {n} stages ("
+                                    + ("one per width)" if spec.stages.widths is not None
+                                       else "stages.regnet.stages)")))
         elif "type" in override and override["type"] not in known:
             problems.append(Problem(spec.sources.value(("stages", "overrides", index, "type")),
                                     format_path(("stages", "overrides", index, "type")),
