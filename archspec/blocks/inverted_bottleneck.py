@@ -25,6 +25,7 @@ from pydantic import Field, field_validator
 from ..errors import Problem, format_path
 from ..primitives import Tensor, nearest_divisor
 from .base import Activation, BlockContext, BlockSpecBase, NormSpec, register_block
+from .grn import GlobalResponseNormSpec, plan_grn
 from .se import plan_se
 from .downsample import plan_shortcut
 
@@ -78,6 +79,10 @@ class InvertedBottleneckSpec(BlockSpecBase):
     """The two pointwise layers as 1x1 convs (`conv`) or as Linear layers over channels-last
     tensors (`linear`, ConvNeXt's fast path: permute, norm, Linear, act, Linear, permute back).
     Same parameters and MACs; `linear` needs `depthwise_position: first` and layer norm or none."""
+    grn: GlobalResponseNormSpec | None = None
+    """Global response norm on the input of the projection (the last pointwise layer): in ConvNeXt
+    V2, after the MLP's activation. `grn: {}` for the defaults; null (the default): none. Woo et
+    al. 2023; see `archspec/blocks/grn.py`."""
 
     @field_validator("kernel_size")
     @classmethod
@@ -185,6 +190,7 @@ class InvertedBottleneckSpec(BlockSpecBase):
         y = self._norm(ctx, "norm2", y)
         if self.activations == "after_expand_and_depthwise":
             y = ctx.act_layer("act2", y)
+        y = plan_grn(ctx, y, self.grn)
         y = self._pointwise(ctx, "conv_pwl", y, d_out, followed_by_norm=every_norm)
         if every_norm:
             y = self._norm(ctx, "norm3", y, zero_init=residual)
@@ -208,6 +214,7 @@ class InvertedBottleneckSpec(BlockSpecBase):
                 if every_norm:
                     y = self._norm(ctx, "norm1", y, channels_last=channels_last)
                 y = ctx.act_layer("act", y)
+            y = plan_grn(ctx, y, self.grn)
             y = self._pointwise(ctx, "fc2", y, d_out, followed_by_norm=every_norm)
             if every_norm:
                 y = self._norm(ctx, "norm2", y, zero_init=residual, channels_last=channels_last)

@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import graphviz
 
 from ..ir import ArchGraph, Group, Node
+from ..kinds import display_name
 from ..summary import human
 
 LEVELS = ("stage", "block", "layer")
@@ -194,7 +195,8 @@ def in_channels_last(node: Node) -> bool:
 
 
 def kind_name(kind: str) -> str:
-    return KIND_NAMES.get(kind, kind.replace("_", " "))
+    """A kind's name in labels: as listed above, else as its family declared it (`display`)."""
+    return KIND_NAMES.get(kind) or display_name(kind)
 
 
 def _stats(params: int, macs: int, suffix: str = "") -> str:
