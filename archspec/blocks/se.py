@@ -17,9 +17,11 @@ from ..errors import Location, Problem, SpecError, format_path
 from ..kinds import register_group_kind
 from ..lower.registry import torch_container
 from ..primitives import make_divisible
+from ..steps import presence_step, register_step
 from .settings import Activation, Model
 
 register_group_kind("se", "attention", "squeeze-excite")
+register_step(presence_step("se", "squeeze-and-excitation", group_kind="se", explains=(".se",)))
 
 if TYPE_CHECKING:
     from ..primitives import Tensor
