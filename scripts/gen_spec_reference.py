@@ -106,7 +106,22 @@ def render() -> str:
     out += ["## Blocks (`block.type`)", ""]
     for tag, model in sorted(BLOCKS.items()):
         out += table(model, f"`{tag}`")
+    out += ["## Block settings with settings of their own", ""]
+    for model in _nested_models(BLOCKS.values()):
+        out += table(model, model.__name__)
     return "\n".join(out).rstrip() + "\n"
+
+
+def _nested_models(models) -> list[type[BaseModel]]:
+    """The models that block fields hold (`se`, `grn`, ...), so their links resolve; the norm
+    has its own table above."""
+    found: dict[str, type[BaseModel]] = {}
+    for model in models:
+        for field in model.model_fields.values():
+            for arg in typing.get_args(field.annotation) or (field.annotation,):
+                if isinstance(arg, type) and issubclass(arg, BaseModel) and arg is not NormSpec:
+                    found.setdefault(arg.__name__, arg)
+    return [found[name] for name in sorted(found)]
 
 
 def main() -> int:

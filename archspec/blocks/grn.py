@@ -9,9 +9,16 @@ after the MLP's GELU, before `fc2`, at the expanded width. No MACs: FlopCounterM
 its reductions and element-wise products, so the published ConvNeXt V2 counts equal V1's.
 
 This file holds the setting (documented model), its plan (one node of kind
-`global_response_norm`, role `norm`) and its torch layer, channels-last after ConvNeXt's permute
-and channels-first with 1x1-conv MLPs (timm's `conv_mlp`). Its parameters are `weight` (gamma) and
-`bias` (beta), as timm's `GlobalResponseNorm` names them, so its checkpoints load unrenamed.
+`global_response_norm`), its named diff step ("global response norm") and its torch layer,
+channels-last after ConvNeXt's permute and channels-first with 1x1-conv MLPs (timm's `conv_mlp`).
+Its parameters are `weight` (gamma) and `bias` (beta), as timm's `GlobalResponseNorm` names them,
+so its checkpoints load unrenamed.
+
+Its role is `attention`, not `norm`: like squeeze-and-excitation it aggregates each channel
+globally and recalibrates the channels by the result (the paper's "aggregation, normalization,
+calibration"), keeps no statistics and is not the block's `norm` setting. So the diff names it as
+its own step rather than as "more norms" and a "norm swap", and the norm initialisation (weight 1)
+leaves it alone: gamma and beta start at 0, the block starting as without GRN.
 """
 from __future__ import annotations
 
@@ -21,14 +28,17 @@ from pydantic import Field
 
 from ..kinds import register_kind
 from ..lower.registry import torch_layer
+from ..steps import presence_step, register_step
 from .settings import Model
 
 if TYPE_CHECKING:
     from ..primitives import Tensor
     from .base import BlockContext
 
-# not quiet: a block's one-line layer sequence shows it ('1×1, 384 → GELU → GRN → 1×1, 96')
-register_kind("global_response_norm", "norm", display="GRN", quiet=False)
+# a block's one-line layer sequence shows it: '1×1, 384 → GELU → GRN → 1×1, 96'
+register_kind("global_response_norm", "attention", display="GRN")
+register_step(presence_step("global_response_norm", "global response norm",
+                            node_kind="global_response_norm", explains=(".grn",)))
 
 
 class GlobalResponseNormSpec(Model):
@@ -37,7 +47,7 @@ class GlobalResponseNormSpec(Model):
 
     eps: float = Field(default=1e-6, gt=0)
     """Added to the mean response before dividing (N_c = G_c / (mean G + eps)); 1e-6 as ConvNeXt
-    V2 and timm. Must be positive: with 0 an all-zero input (a ReLU'd map) divides 0 by 0."""
+    V2 and timm. Must be positive: with 0 an all-zero input divides 0 by 0."""
 
 
 def plan_grn(ctx: "BlockContext", x: "Tensor", grn: GlobalResponseNormSpec | None,
@@ -49,7 +59,7 @@ def plan_grn(ctx: "BlockContext", x: "Tensor", grn: GlobalResponseNormSpec | Non
     c = x.shape[-1] if x.channels_last else x.channels
     return ctx.builder.op(name, "global_response_norm", (x,), x.shape,
                           param_shapes=(("weight", (c,)), ("bias", (c,))),
-                          attrs={"eps": grn.eps, "zero_init": True})
+                          attrs={"eps": grn.eps})
 
 
 @torch_layer("global_response_norm")

@@ -86,7 +86,7 @@ def test_grn_sits_after_the_mlp_activation_at_the_expanded_width():
     assert names == ["conv_dw", "to_channels_last", "norm", "mlp.fc1", "mlp.act", "mlp.grn",
                      "mlp.fc2", "to_channels_first", "add"]
     node = graph.node(f"{BLOCK}.mlp.grn")
-    assert node.role == "norm" and node.macs == 0 and node.params == 2 * 32
+    assert node.role == "attention" and node.macs == 0 and node.params == 2 * 32
     assert node.param_shapes == (("weight", (32,)), ("bias", (32,)))
 
 
