@@ -14,7 +14,8 @@ model is this block with a few settings changed (specs/roadmap/resnet50_to_convn
 Layer names follow timm: depthwise in the middle (MobileNetV2) `conv_pw, norm1, act1, conv_dw,
 norm2, act2, conv_pwl, norm3`; depthwise first (ConvNeXt) `conv_dw, norm, act, mlp.fc1, mlp.norm1,
 mlp.act, mlp.fc2, mlp.norm2`; then `layer_scale` (parameter `gamma`), `drop_path`, `add`, `act_out`.
-A global response norm (`grn`, ConvNeXt V2, blocks/grn.py) is `grn` / `mlp.grn` before the projection.
+A global response norm (`grn`, ConvNeXt V2, blocks/grn.py) is `grn` / `mlp.grn`, before the
+projection.
 """
 from __future__ import annotations
 
