@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from typing import Literal
+
 from pydantic import Field
 
 from ..errors import Location, Problem, SpecError, format_path
@@ -39,35 +41,48 @@ class SqueezeExciteSpec(Model):
     reference implementation's rule (timm `make_divisible(C / r, 8)`), which equals C / 16 at
     every standard ResNet width (256..2048). 1 keeps C / r rounded to the nearest integer."""
     activation: Activation = "relu"
-    """Activation between the two 1x1 convs (ReLU in SENet)."""
+    """Activation between the two 1x1 convs (ReLU in SENet, SiLU in EfficientNet)."""
+    squeeze_from: Literal["gated", "block_input"] = "gated"
+    """The width C that C / r is taken from: `gated` (the channels SE scales, SENet) or
+    `block_input` (the block's input width, wherever SE sits: EfficientNet's `se_ratio` 0.25 of
+    the input width inside the expanded block, i.e. `reduction: 4, divisor: 1`)."""
 
 
-def squeeze_width(channels: int, se: SqueezeExciteSpec) -> tuple[int, float]:
-    """The width of the squeezed layer, and the exact C / r it is rounded from.
+def squeeze_width(channels: int, se: SqueezeExciteSpec,
+                  block_input: int | None = None) -> tuple[int, float]:
+    """The width of the squeezed layer, and the exact C / r it is rounded from; C is `channels`
+    (the gated width) or, with `squeeze_from: block_input`, the block's input width.
 
     timm's `make_divisible(v, divisor, round_limit=0)`: max(divisor, floor(v + divisor / 2) rounded
     down to a multiple of divisor)."""
-    exact = channels / se.reduction
+    exact = _squeezed(channels, se, block_input) / se.reduction
     return make_divisible(exact, se.divisor, round_limit=0), exact
 
 
-def se_problems(se: SqueezeExciteSpec | None, channels: int, path: tuple) -> list[Problem]:
+def _squeezed(channels: int, se: SqueezeExciteSpec, block_input: int | None) -> int:
+    """C, the width the reduction divides."""
+    return block_input if se.squeeze_from == "block_input" and block_input else channels
+
+
+def se_problems(se: SqueezeExciteSpec | None, channels: int, path: tuple,
+                block_input: int | None = None) -> list[Problem]:
     """Problems of an SE attachment on `channels` channels (none when `se` is absent)."""
     if se is None:
         return []
-    width, exact = squeeze_width(channels, se)
+    width, exact = squeeze_width(channels, se, block_input)
     where = format_path(tuple(path) + ("se", "reduction"))
+    base = _squeezed(channels, se, block_input)
     if exact < 1:
         return [Problem(None, where,
-                        f"expected a reduction of at most {channels} (the block's {channels} "
+                        f"expected a reduction of at most {base} (the block's {base} "
                         f"channels / reduction must leave at least 1 channel), got "
                         f"{se.reduction:g}",
-                        f"{_working_setting(se, channels)}, or remove `se` from this block")]
+                        f"{_working_setting(se, base)}, or remove `se` from this block")]
     if width > channels:
         unrounded = max(1, int(exact + 0.5))
         return [Problem(None, format_path(tuple(path) + ("se", "divisor")),
                         f"expected a squeezed width of at most the block's {channels} channels, "
-                        f"got {width} ({channels} / {se.reduction:g} = {exact:g} rounded to a "
+                        f"got {width} ({base} / {se.reduction:g} = {exact:g} rounded to a "
                         f"multiple of {se.divisor})",
                         f"divisor: 1 (width {unrounded}), or remove `se` from this block")]
     return []
@@ -91,13 +106,14 @@ def plan_se(ctx: "BlockContext", x: "Tensor", se: SqueezeExciteSpec | None,
     if se is None:
         return x
     b = ctx.builder
-    problems = se_problems(se, x.channels, ctx.path)
+    problems = se_problems(se, x.channels, ctx.path, ctx.x.channels)
     if problems:  # a family whose `check` skipped `super().check`: still a located user error
         raise SpecError([Problem(_location(b.source), p.path, p.message, p.hint)
                          for p in problems])
-    width, exact = squeeze_width(x.channels, se)
+    width, exact = squeeze_width(x.channels, se, ctx.x.channels)
     if width != exact:
-        b.note(f"squeeze-and-excitation width {x.channels} / {se.reduction:g} = {exact:g} "
+        b.note(f"squeeze-and-excitation width {_squeezed(x.channels, se, ctx.x.channels)} / "
+               f"{se.reduction:g} = {exact:g} "
                f"rounded to {width} (multiple of {se.divisor})")
     with b.group(name, "se", x, channels=x.channels, squeeze_channels=width,
                  reduction=se.reduction):
