@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from .base import BlockContext
 
 # a block's one-line layer sequence shows it: '1×1, 384 → GELU → GRN → 1×1, 96'
-register_kind("global_response_norm", "attention", display="GRN")
+register_kind("global_response_norm", "attention", short="GRN")
 register_step(presence_step("global_response_norm", "global response norm",
                             node_kind="global_response_norm", explains=(".grn",)))
 
