@@ -36,11 +36,14 @@ class ZooEntry:
 
 
 def family_of(graph: ArchGraph) -> str:
-    """The block families of the stages in order (each once), `+ SE` when any block has it."""
+    """The block families of the stages in order (each once), then `+ SE`, `+ ECA` for each
+    attention attachment some block has."""
     families = list(dict.fromkeys(str(s.family or s.kind) for s in graph.stages))
     text = " / ".join(families)
-    if any(g.kind == "se" for g in graph.groups.values()):
-        text += " + SE"
+    kinds = {g.kind for g in graph.groups.values()}
+    for kind, label in (("se", "SE"), ("eca", "ECA")):
+        if kind in kinds:
+            text += f" + {label}"
     return text
 
 

@@ -25,7 +25,7 @@ from pydantic import Field, field_validator
 from ..errors import Problem, format_path
 from ..primitives import Tensor, nearest_divisor
 from .base import Activation, BlockContext, BlockSpecBase, NormSpec, register_block
-from .se import plan_se
+from .attachments import plan_attention
 from .downsample import plan_shortcut
 
 
@@ -35,7 +35,7 @@ class InvertedBottleneckSpec(BlockSpecBase):
 
     type: Literal["inverted_bottleneck"] = "inverted_bottleneck"
     family = "inverted bottleneck"
-    supports_se = True
+    supports_attention = True
 
     expand_ratio: float = Field(default=6, gt=0)
     """Expansion factor t: the width between the two pointwise layers is `expand_from` x t.
@@ -109,7 +109,7 @@ class InvertedBottleneckSpec(BlockSpecBase):
         path = format_path(ctx.path)
         d_in, d_out = ctx.x.channels, ctx.out_channels
         mid, exact = self.expanded_channels(d_in, d_out)
-        problems = super().check(ctx)  # the shared settings (se)
+        problems = super().check(ctx)  # the shared settings (the attention attachment)
         if self.has_expansion() and mid < 1:
             problems.append(Problem(
                 None, f"{path}.expand_ratio",
@@ -155,9 +155,9 @@ class InvertedBottleneckSpec(BlockSpecBase):
             y = self._depthwise_first(ctx, x, mid, d_out, residual)
         else:
             y = self._depthwise_middle(ctx, x, mid, d_out, residual)
-        # squeeze-and-excitation: the branch is channels-first here, after its last norm and
-        # before layer scale, drop path and the addition (SE-ResNet's place)
-        y = plan_se(ctx, y, self.se)
+        # the attention attachment (SE, ECA): the branch is channels-first here, after its last
+        # norm and before layer scale, drop path and the addition (SE-ResNet's place)
+        y = plan_attention(ctx, y, self)
         if self.layer_scale_init is not None:
             y = b.layer_scale("layer_scale", y, self.layer_scale_init)
         if not residual:  # MobileNetV2: a block that changes shape has no shortcut

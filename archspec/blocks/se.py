@@ -4,20 +4,23 @@ SE(C): global average pool -> 1x1 conv C -> C/r (bias) -> act -> 1x1 conv C/r ->
 -> scale the C channels of the input. On a residual branch it sits after the last norm and before
 drop path and the addition (SE-ResNet, SE-ResNeXt; timm's `attn_layer='se'`).
 
-Written `se: {reduction: 16}` on any block spec. A family calls `plan_se(ctx, y, spec.se)` at the
-end of its branch; `BlockSpecBase.check` reports an SE that has no channels to squeeze.
+Written `attention: {type: se, reduction: 16}` on any block spec whose family has a place for
+an attachment, or `se: {reduction: 16}` for short (the same layers). The family calls
+`attachments.plan_attention` at the end of its branch; `BlockSpecBase.check` reports an SE that
+has no channels to squeeze.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from ..errors import Location, Problem, SpecError, format_path
+from ..errors import Problem, format_path
 from ..kinds import register_group_kind
 from ..lower.registry import torch_container
 from ..primitives import make_divisible
-from .settings import Activation, Model
+from .attachments import AttentionSpecBase, gating_container, register_attention
+from .settings import Activation
 
 register_group_kind("se", "attention", "squeeze-excite")
 
@@ -26,9 +29,10 @@ if TYPE_CHECKING:
     from .base import BlockContext
 
 
-class SqueezeExciteSpec(Model):
+class SqueezeExciteSpec(AttentionSpecBase):
     """Squeeze-and-excitation on the block's output channels C: C -> C/r -> C, then a sigmoid
-    gate scales each channel. Written `se: {reduction: 16}` (or `se: {}` for the defaults)."""
+    gate scales each channel. Written `attention: {type: se, reduction: 16}`, or for short
+    `se: {reduction: 16}` (`se: {}` for the defaults)."""
 
     reduction: float = Field(default=16, ge=1)
     """r: the squeezed width is C / r before rounding (16 in SENet); at least 1 (SE squeezes)."""
@@ -38,6 +42,51 @@ class SqueezeExciteSpec(Model):
     every standard ResNet width (256..2048). 1 keeps C / r rounded to the nearest integer."""
     activation: Activation = "relu"
     """Activation between the two 1x1 convs (ReLU in SENet)."""
+
+    def problems(self, channels: int, path: tuple) -> list[Problem]:
+        """A squeeze that leaves no channel, or is wider than the `channels` it squeezes."""
+        width, exact = squeeze_width(channels, self)
+        if exact < 1:
+            return [Problem(None, format_path(tuple(path) + ("reduction",)),
+                            f"expected a reduction of at most {channels} (the block's {channels} "
+                            f"channels / reduction must leave at least 1 channel), got "
+                            f"{self.reduction:g}",
+                            f"{_working_setting(self, channels)}, or remove `{path[-1]}` from "
+                            f"this block")]
+        if width > channels:
+            unrounded = max(1, int(exact + 0.5))
+            return [Problem(None, format_path(tuple(path) + ("divisor",)),
+                            f"expected a squeezed width of at most the block's {channels} "
+                            f"channels, got {width} ({channels} / {self.reduction:g} = {exact:g} "
+                            f"rounded to a multiple of {self.divisor})",
+                            f"divisor: 1 (width {unrounded}), or remove `{path[-1]}` from this "
+                            f"block")]
+        return []
+
+    def plan(self, ctx: "BlockContext", x: "Tensor") -> "Tensor":
+        """Record the SE layers on `x` as a group `se` of kind `se` (pool, fc1, act, fc2, gate,
+        then the `mul` that scales `x`) and return the scaled tensor."""
+        b = ctx.builder
+        width, exact = squeeze_width(x.channels, self)
+        if width != exact:
+            b.note(f"squeeze-and-excitation width {x.channels} / {self.reduction:g} = {exact:g} "
+                   f"rounded to {width} (multiple of {self.divisor})")
+        with b.group("se", "se", x, channels=x.channels, squeeze_channels=width,
+                     reduction=self.reduction):
+            s = b.global_pool("pool", x, "avg", flatten=False)
+            s = b.conv("fc1", s, width, 1, bias=True)
+            if self.activation != "none":
+                s = b.act("act", s, self.activation)
+            s = b.conv("fc2", s, x.channels, 1, bias=True)
+            s = b.act("gate", s, "sigmoid")
+            return b.mul("mul", x, s)
+
+
+@register_attention
+class SqueezeExciteAttention(SqueezeExciteSpec):
+    """Squeeze-and-excitation as `attention: {type: se, ...}`: the settings of `se:`."""
+
+    type: Literal["se"] = "se"
 
 
 def squeeze_width(channels: int, se: SqueezeExciteSpec) -> tuple[int, float]:
@@ -49,28 +98,6 @@ def squeeze_width(channels: int, se: SqueezeExciteSpec) -> tuple[int, float]:
     return make_divisible(exact, se.divisor, round_limit=0), exact
 
 
-def se_problems(se: SqueezeExciteSpec | None, channels: int, path: tuple) -> list[Problem]:
-    """Problems of an SE attachment on `channels` channels (none when `se` is absent)."""
-    if se is None:
-        return []
-    width, exact = squeeze_width(channels, se)
-    where = format_path(tuple(path) + ("se", "reduction"))
-    if exact < 1:
-        return [Problem(None, where,
-                        f"expected a reduction of at most {channels} (the block's {channels} "
-                        f"channels / reduction must leave at least 1 channel), got "
-                        f"{se.reduction:g}",
-                        f"{_working_setting(se, channels)}, or remove `se` from this block")]
-    if width > channels:
-        unrounded = max(1, int(exact + 0.5))
-        return [Problem(None, format_path(tuple(path) + ("se", "divisor")),
-                        f"expected a squeezed width of at most the block's {channels} channels, "
-                        f"got {width} ({channels} / {se.reduction:g} = {exact:g} rounded to a "
-                        f"multiple of {se.divisor})",
-                        f"divisor: 1 (width {unrounded}), or remove `se` from this block")]
-    return []
-
-
 def _working_setting(se: SqueezeExciteSpec, channels: int) -> str:
     """A reduction (and divisor, if needed) that this many channels accept."""
     reduction = min(16, channels)
@@ -80,65 +107,9 @@ def _working_setting(se: SqueezeExciteSpec, channels: int) -> str:
     return f"reduction: {reduction} with divisor: 1"
 
 
-def plan_se(ctx: "BlockContext", x: "Tensor", se: SqueezeExciteSpec | None,
-            name: str = "se") -> "Tensor":
-    """Record the SE layers on `x` as a group of kind `se` (pool, fc1, act, fc2, gate, then the
-    `mul` that scales `x`) and return the scaled tensor; `x` itself when `se` is None.
-
-    Call it at the end of a residual branch, after the last norm and before drop path."""
-    if se is None:
-        return x
-    b = ctx.builder
-    problems = se_problems(se, x.channels, ctx.path)
-    if problems:  # a family whose `check` skipped `super().check`: still a located user error
-        raise SpecError([Problem(_location(b.source), p.path, p.message, p.hint)
-                         for p in problems])
-    width, exact = squeeze_width(x.channels, se)
-    if width != exact:
-        b.note(f"squeeze-and-excitation width {x.channels} / {se.reduction:g} = {exact:g} "
-               f"rounded to {width} (multiple of {se.divisor})")
-    with b.group(name, "se", x, channels=x.channels, squeeze_channels=width,
-                 reduction=se.reduction):
-        s = b.global_pool("pool", x, "avg", flatten=False)
-        s = b.conv("fc1", s, width, 1, bias=True)
-        if se.activation != "none":
-            s = b.act("act", s, se.activation)
-        s = b.conv("fc2", s, x.channels, 1, bias=True)
-        s = b.act("gate", s, "sigmoid")
-        return b.mul("mul", x, s)
-
-
-def _location(source: str | None) -> Location | None:
-    """Builder.source ('file:line:col') back into a Location."""
-    if not source:
-        return None
-    parts = source.rsplit(":", 2)
-    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
-        return Location(parts[0], int(parts[1]), int(parts[2]))
-    return Location(source)
-
-
 @torch_container("se")
 def _squeeze_excite_module() -> type:
     """The torch container of an `se` group (imports torch: runs when a module is built)."""
-    import torch
-    from torch import nn
-
-    from ..lower.torch import add_children, module_children
-
-    class SqueezeExcite(nn.Module):
-        """x * gate(fc2(act(fc1(pool(x))))): Hu et al. 2018. Children as the IR lists them
-        (pool, fc1, act, fc2, gate); the final `mul` is this forward's product."""
-
-        def __init__(self, group, graph):
-            super().__init__()
-            add_children(self, group, graph)
-            self._squeeze = module_children(group, graph, group.children)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            scale = x
-            for name in self._squeeze:
-                scale = getattr(self, name)(scale)
-            return x * scale
-
-    return SqueezeExcite
+    return gating_container(
+        "SqueezeExcite", "x * gate(fc2(act(fc1(pool(x))))): Hu et al. 2018. Children as the IR "
+        "lists them (pool, fc1, act, fc2, gate); the final `mul` is this forward's product.")

@@ -123,7 +123,7 @@ class SelectiveKernelBasicSpec(_SelectiveKernelSpec):
         y = self.plan_selective_kernel(ctx, "conv1", x, out, ctx.stride)
         y = b.conv("conv2", y, out, 3, bias=ctx.conv_bias)
         y = ctx.norm_layer("norm2", y, zero_init=True)
-        return finish_residual(ctx, y, x, self.shortcut, "act2", self.se)
+        return finish_residual(ctx, y, x, self.shortcut, "act2", self)
 
 
 @register_block
@@ -165,7 +165,7 @@ class SelectiveKernelBottleneckSpec(_SelectiveKernelSpec):
         y = self.plan_selective_kernel(ctx, "conv2", y, mid, ctx.stride, self.groups)
         y = b.conv("conv3", y, out, 1, bias=ctx.conv_bias)
         y = ctx.norm_layer("norm3", y, zero_init=True)
-        return finish_residual(ctx, y, x, self.shortcut, "act3", self.se)
+        return finish_residual(ctx, y, x, self.shortcut, "act3", self)
 
 
 @torch_container("selective_kernel")

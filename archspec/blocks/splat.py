@@ -133,7 +133,7 @@ class SplatSpec(ResidualSpec):
             y = b.avg_pool("avd_last", y, kernel_size=3, stride=ctx.stride, padding=1)
         y = b.conv("conv3", y, out, 1, bias=ctx.conv_bias)
         y = ctx.norm_layer("norm3", y, zero_init=True)
-        return finish_residual(ctx, y, x, self.shortcut, "act3", self.se)
+        return finish_residual(ctx, y, x, self.shortcut, "act3", self)
 
     def plan_split_attention(self, ctx: BlockContext, name: str, x: Tensor, width: int,
                              stride: int, kernel_size: int = 3) -> Tensor:

@@ -79,6 +79,7 @@ FAMILY_COLORS = {
     "convnext": _tint("yellow", 0.45),
     "downsample": _tint("blue", 0.8),
     "se": _tint("vermillion"),
+    "eca": _tint("vermillion", 0.75),
 }
 
 #: One colour per layer kind (IR `Node.kind`) at layer level: tints by what the layer does
@@ -87,6 +88,7 @@ KIND_COLORS = {
     "input": "#ffffff",
     "output": "#ffffff",
     "conv2d": _tint("sky blue", 0.45),
+    "channel_conv": _tint("sky blue", 0.65),
     "linear": _tint("blue", 0.6),
     "batch_norm": _tint("yellow", 0.4),
     "layer_norm": _tint("yellow", 0.65),
@@ -115,7 +117,7 @@ KIND_NAMES = {
     "conv2d": "conv", "batch_norm": "batch norm", "layer_norm": "layer norm",
     "max_pool": "max pool", "avg_pool": "avg pool", "global_pool": "global pool",
     "drop_path": "drop path", "layer_scale": "layer scale", "hard_swish": "hard swish",
-    "se": "squeeze-excite", "splat": "split attention",
+    "se": "squeeze-excite", "eca": "ECA", "splat": "split attention",
     "inverted_bottleneck": "inverted bottleneck",
 }
 
@@ -725,6 +727,11 @@ def _se_args(group: Group, nodes: list[Node]) -> list[str]:
     return [f"{nodes[0].in_channels}{ARROW_TIGHT}{fc.out_channels}"] if fc else []
 
 
+def _eca_args(group: Group, nodes: list[Node]) -> list[str]:
+    """The kernel of the 1-D conv across channels, as resolved (the adaptive k is a number)."""
+    return [f"k={group.attrs['kernel_size']}"] if "kernel_size" in group.attrs else []
+
+
 #: Composite ops (a forward that branches and merges inside one module) drawn at block level
 #: as one token: group kind -> (short name, the arguments read from the group). The norms and
 #: activations inside follow the arguments: 'SplAt(3×3, 128, r2, g1; BN, ReLU, r-softmax)'.
@@ -733,6 +740,7 @@ def _se_args(group: Group, nodes: list[Node]) -> list[str]:
 COMPOSITES: dict[str, tuple[str, Callable[[Group, list[Node]], list[str]]]] = {
     "splat": ("SplAt", _splat_args),
     "se": ("SE", _se_args),
+    "eca": ("ECA", _eca_args),
 }
 
 
