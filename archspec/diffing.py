@@ -16,9 +16,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .blocks.attachments import ATTENTIONS
 from .ir import ArchGraph, Group, Node
 from .provenance import settings_of
 from .spec import Spec, load
+from .steps import StepRule, flag as _flag, registered, toward as _toward
 
 
 
@@ -107,7 +109,8 @@ def _block_groups(graph: ArchGraph) -> list[Group]:
 
 def _own_nodes(graph: ArchGraph, block: Group) -> list[Node]:
     """A block's main path in forward order: without its shortcut and without attention
-    internals: all of an SE group, and a split-attention group after its conv -> norm -> act
+    internals: all of an attachment's group (SE, ECA: its kind is the attachment's `type`), and a
+    split-attention group after its conv -> norm -> act
     (that part is the block's kxk conv; the rest computes the attention)."""
     shortcut = f"{block.id}.downsample."
     attention = {g.id + ".": g.kind for g in graph.groups.values()
@@ -119,7 +122,7 @@ def _own_nodes(graph: ArchGraph, block: Group) -> list[Node]:
             continue
         prefix = next((p for p in attention if n.id.startswith(p)), None)
         if prefix is not None:
-            if attention[prefix] == "se" or prefix in main_done:
+            if attention[prefix] in ATTENTIONS or prefix in main_done:
                 continue
             if n.role == "activation":
                 main_done.add(prefix)
@@ -131,19 +134,20 @@ def _convs(nodes: list[Node]) -> list[Node]:
     return [n for n in nodes if n.role in ("conv", "linear")]
 
 
-def _radix(graph: ArchGraph, n: Node) -> int:
+def _paths(graph: ArchGraph, n: Node) -> int:
+    """How many parallel paths the conv computes at once (`Group.fused_paths` of its group)."""
     group = graph.groups.get(n.id.rpartition(".")[0])
-    return group.attrs.get("radix", 1) if group is not None and group.kind == "splat" else 1
+    return group.fused_paths if group is not None else 1
 
 
 def _width(graph: ArchGraph, n: Node) -> int:
-    """A conv's output width, per split for split attention's radix-times-wider conv."""
-    return n.out_channels // _radix(graph, n)
+    """A conv's output width, per path (split attention's conv is radix times wider)."""
+    return n.out_channels // _paths(graph, n)
 
 
 def _cardinality(graph: ArchGraph, n: Node) -> int:
-    """A conv's groups, less split attention's radix (its conv has groups x radix groups)."""
-    return (n.groups or 1) // _radix(graph, n)
+    """A conv's groups, per path (split attention's conv has groups x radix groups)."""
+    return (n.groups or 1) // _paths(graph, n)
 
 
 def _mode(values: list) -> Any:
@@ -172,9 +176,11 @@ class Features:
     norms: tuple[str, ...]
     norms_per_block: int | None
     separate_downsampling: bool
-    se: bool
-    splat: bool
     layer_scale: bool
+    #: the kinds present, for the steps families register (archspec.steps)
+    group_kinds: frozenset[str]
+    node_kinds: frozenset[str]
+    graph: ArchGraph = field(compare=False, repr=False)
 
     @classmethod
     def of(cls, graph: ArchGraph) -> "Features":
@@ -224,9 +230,10 @@ class Features:
             norms_per_block=_mode([sum(n.role == "norm" for n in own[b.id])
                                    for b in blocks]),
             separate_downsampling=bool(stage_level),
-            se=any(g.kind == "se" for g in graph.groups.values()),
-            splat=any(g.kind == "splat" for g in graph.groups.values()),
             layer_scale=any(n.kind == "layer_scale" for n in graph.nodes),
+            group_kinds=frozenset(g.kind for g in graph.groups.values()),
+            node_kinds=frozenset(n.kind for n in graph.nodes),
+            graph=graph,
         )
 
 
@@ -249,17 +256,6 @@ def _describe_stem(nodes: list[Node]) -> str:
 
 # ---- the catalog of named steps ----------------------------------------------------------
 
-@dataclass(frozen=True)
-class StepRule:
-    key: str
-    name: str                       # the step as the field calls it
-    reverse_name: str               # the same step undone
-    feature: Callable[[Features], Any]
-    forward: Callable[[Any, Any], bool]  # old, new -> is this the step (not its undoing)?
-    explains: tuple[str, ...]       # setting paths (prefixes / suffixes) this step accounts for
-    describe: Callable[["Features", "Features"], str] = lambda fa, fb: ""
-
-
 def _stems(fa: "Features", fb: "Features") -> str:
     return f"stem: {fa.stem} -> {fb.stem}"
 
@@ -279,16 +275,6 @@ def _widths(fa: "Features", fb: "Features") -> str:
     return "; ".join(parts)
 
 
-def _flag(old: Any, new: Any) -> bool:
-    return bool(new) and not old
-
-
-def _toward(key: Callable[[Any], Any]) -> Callable[[Any, Any], bool]:
-    """Direction of a value change: forward when `key` grows (ties broken by the values' text),
-    so swapping A and B always flips it."""
-    return lambda old, new: (key(new), repr(new)) > (key(old), repr(old))
-
-
 def _heaviest_share(depths: tuple[int, ...]) -> float:
     return max(depths) / sum(depths) if depths else 0.0
 
@@ -302,7 +288,8 @@ def _tuple_text(value: Any) -> str:
     return "(" + ",".join(str(v) for v in value) + ")" if isinstance(value, tuple) else str(value)
 
 
-CATALOG: tuple[StepRule, ...] = (
+#: The structural steps; families add theirs through `archspec.steps.register_step`.
+STRUCTURAL: tuple[StepRule, ...] = (
     StepRule("stage_ratio", "stage compute ratio", "stage compute ratio",
              lambda f: f.depths, _toward(_heaviest_share), ("stages.depths",),
              lambda fa, fb: f"depths {_tuple_text(fa.depths)} -> {_tuple_text(fb.depths)}"),
@@ -328,10 +315,12 @@ CATALOG: tuple[StepRule, ...] = (
              _toward(lambda w: sum(w[0]) + sum(map(sum, w[1]))),
              ("stages.widths", "stem.out_channels", "stem.widths", ".width_per_group",
               ".bottleneck_ratio"), _widths),
+    # the inverted bottleneck and moving the depthwise conv redefine a block's widths
     StepRule("inverted_bottleneck", "inverted bottleneck", "inverted bottleneck removed",
-             lambda f: f.inverted, _flag, ("block.type", ".expand", ".shortcut")),
+             lambda f: f.inverted, _flag, ("block.type", ".expand", ".shortcut"),
+             subsumes=("width",)),
     StepRule("move_depthwise_up", "move the depthwise conv up", "depthwise conv moved down",
-             lambda f: f.depthwise_first, _flag, (".depthwise",)),
+             lambda f: f.depthwise_first, _flag, (".depthwise",), subsumes=("width",)),
     StepRule("kernel_size", "kernel size", "kernel size",
              lambda f: f.spatial_kernel, _toward(lambda k: max(k or (0,))),
              ("kernel_size",),
@@ -362,11 +351,8 @@ CATALOG: tuple[StepRule, ...] = (
              # ConvNeXt's step also adds norms after the stem and the pooling, layer scale,
              # and (as the reference implementation) Linear pointwise layers and its init
              ("stages.downsample", "stem.norm", "head.norm", ".pointwise", "init",
-              ".layer_scale")),
-    StepRule("se", "squeeze-and-excitation added", "squeeze-and-excitation removed",
-             lambda f: f.se, _flag, (".se",)),
-    StepRule("split_attention", "split attention added", "split attention removed",
-             lambda f: f.splat, _flag, ("block.type", ".radix", ".avd")),
+              ".layer_scale"),
+             subsumes=("stride_placement",)),  # it takes the stride out of the blocks
     StepRule("layer_scale", "layer scale added", "layer scale removed",
              lambda f: f.layer_scale, _flag, ("layer_scale",)),
 )
@@ -389,36 +375,38 @@ class Step:
                 "direction": "forward" if self.forward else "reverse"}
 
 
-#: step -> steps it implies, reported only through it: the inverted bottleneck and moving the
-#: depthwise conv redefine a block's widths; separate downsampling layers take the stride out of
-#: the blocks.
-SUBSUMES = {"inverted_bottleneck": ("width",), "move_depthwise_up": ("width",),
-            "separate_downsampling": ("stride_placement",), "split_attention": ("width",)}
-# (split attention's conv is radix times wider: that is the attention, not a width change)
+def catalog() -> tuple[StepRule, ...]:
+    """Every named step: the structural ones, then those families registered (in import order,
+    so a family imported after archspec joins too)."""
+    return STRUCTURAL + registered()
+
+
+def _implied(keys: set[str]) -> set[str]:
+    return {implied for rule in catalog() if rule.key in keys for implied in rule.subsumes}
 
 
 def named_steps(fa: Features, fb: Features) -> list[Step]:
     found = _named_steps(fa, fb)
-    implied = {s for step in found for s in SUBSUMES.get(step.key, ())}
+    implied = _implied({step.key for step in found})
     return [s for s in found if s.key not in implied]
 
 
 def _named_steps(fa: Features, fb: Features) -> list[Step]:
     steps = []
-    for rule in CATALOG:
+    for rule in catalog():
         old, new = rule.feature(fa), rule.feature(fb)
         if old == new:
             continue
         forward = rule.forward(old, new)
         steps.append(Step(rule.key, rule.name if forward else rule.reverse_name,
-                          rule.describe(fa, fb), forward, toggle=rule.forward is _flag))
+                          rule.describe(fa, fb), forward, toggle=rule.toggle))
     return steps
 
 
 def _explained(path: str, steps: list[Step]) -> bool:
     keys = {s.key for s in steps}
-    keys |= {implied for key in list(keys) for implied in SUBSUMES.get(key, ())}
-    for rule in CATALOG:
+    keys |= _implied(keys)
+    for rule in catalog():
         if rule.key not in keys:
             continue
         for pattern in rule.explains:

@@ -141,6 +141,9 @@ class Group:
     """A residual block's wiring (kind `residual`)."""
     classifier: str | None = None
     """The head's final linear layer's slot name (`fc`)."""
+    fused_paths: int = 1
+    """Parallel paths fused into the group's first conv, computed side by side in one layer (split
+    attention's radix): that conv is `fused_paths` times wider, with as many times the groups."""
 
     @property
     def role(self) -> str:

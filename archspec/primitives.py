@@ -106,14 +106,14 @@ class Builder:
     def group(self, local: str, kind: str, x: Tensor | None, *, family: str | None = None,
               block_type: str | None = None, is_block: bool = False, stage: int | None = None,
               index: int | None = None, stride: int | None = None, depth: int | None = None,
-              width: int | None = None, classifier: str | None = None,
+              width: int | None = None, classifier: str | None = None, fused_paths: int = 1,
               **settings: Any) -> "_GroupScope":
         """A module containing the nodes created inside the `with` block. The keyword arguments
         named like `Group`'s structural fields are those; any other is a setting (`attrs`)."""
         full = self._register(local) if local else ""
         structure = {"family": family, "block_type": block_type, "is_block": is_block,
                      "stage": stage, "index": index, "stride": stride, "depth": depth,
-                     "width": width, "classifier": classifier}
+                     "width": width, "classifier": classifier, "fused_paths": fused_paths}
         open_group = _OpenGroup(full, kind, x.shape if x else (), settings, self.source,
                                 structure, first_node=len(self.nodes))
         self._stack.append(open_group)

@@ -3,8 +3,8 @@
 An attachment (squeeze-and-excitation, ECA, ...) is not a block of its own: it re-weights the
 channels of a tensor inside a block, where the family has a place for it (a residual branch
 after its last norm). Each kind is one file of this package: a spec model with a `type` tag,
-registered with `register_attention`, that plans its layers as one group of its own kind
-(declared with `archspec.kinds.register_group_kind`, its torch container registered from the
+registered with `register_attention`, that plans its layers as one group whose kind is its
+`type` tag (declared with `archspec.kinds.register_group_kind`, its torch container registered from the
 same file). `blocks.base` builds the `attention:` union from the registry.
 
 A family places the block's attachment with `plan_attention(ctx, y, spec)`; the settings path

@@ -21,11 +21,13 @@ from pydantic import Field, field_validator
 from ..errors import Problem, format_path
 from ..kinds import register_group_kind, register_kind
 from ..lower.registry import torch_container, torch_layer
+from ..steps import presence_step, register_step
 from .attachments import AttentionSpecBase, gating_container, register_attention
 
 # The 1-D convolution across the channels of a pooled (C, 1, 1) tensor: weight (1, 1, k).
 register_kind("channel_conv", "conv", display="channel conv")
 register_group_kind("eca", "attention", "ECA")
+register_step(presence_step("eca", "ECA attention", group_kind="eca", explains=(".attention",)))
 
 if TYPE_CHECKING:
     from ..primitives import Tensor

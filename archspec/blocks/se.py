@@ -19,10 +19,13 @@ from ..errors import Problem, format_path
 from ..kinds import register_group_kind
 from ..lower.registry import torch_container
 from ..primitives import make_divisible
+from ..steps import presence_step, register_step
 from .attachments import AttentionSpecBase, gating_container, register_attention
 from .settings import Activation
 
 register_group_kind("se", "attention", "squeeze-excite")
+register_step(presence_step("se", "squeeze-and-excitation", group_kind="se",
+                            explains=(".se", ".attention")))
 
 if TYPE_CHECKING:
     from ..primitives import Tensor

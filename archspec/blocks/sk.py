@@ -24,11 +24,15 @@ from ..errors import Problem, format_path
 from ..kinds import register_group_kind, register_kind
 from ..lower.registry import torch_container
 from ..primitives import Tensor, make_divisible, nearest_divisor
+from ..steps import presence_step, register_step
 from .base import BlockContext, register_block
 from .resnet import BottleneckSpec, ResidualSpec, finish_residual
 
 register_kind("channel_slice", "slice", module=False, display="channel slice")
 register_group_kind("selective_kernel", "attention", "selective kernel")
+register_step(presence_step("selective_kernel", "selective kernel", group_kind="selective_kernel",
+                            explains=("block.type", ".dilations", ".split_input",
+                                      ".attention_")))
 
 
 class _SelectiveKernelSpec(ResidualSpec):

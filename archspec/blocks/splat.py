@@ -24,11 +24,15 @@ from ..errors import Problem, format_path
 from ..kinds import register_group_kind
 from ..lower.registry import torch_container
 from ..primitives import Tensor, make_divisible, nearest_divisor
+from ..steps import presence_step, register_step
 from .base import BlockContext, register_block
 from .downsample import Shortcut
 from .resnet import BottleneckSpec, ResidualSpec, finish_residual
 
 register_group_kind("splat", "attention", "split attention")
+# its conv is radix times wider: that is the attention, not a width change
+register_step(presence_step("split_attention", "split attention", group_kind="splat",
+                            explains=("block.type", ".radix", ".avd"), subsumes=("width",)))
 
 
 @register_block
@@ -141,8 +145,8 @@ class SplatSpec(ResidualSpec):
         split sum and the weighted sum (`_split_attention_module` below)."""
         b, radix, groups = ctx.builder, self.radix, self.groups
         attention = self.attention_channels(width)
-        with b.group(name, "splat", x, radix=radix, groups=groups, channels=width,
-                     attention_channels=attention):
+        with b.group(name, "splat", x, fused_paths=radix, radix=radix, groups=groups,
+                     channels=width, attention_channels=attention):
             y = b.conv("conv", x, width * radix, kernel_size, stride=stride,
                        groups=groups * radix, bias=ctx.conv_bias)
             y = ctx.act_layer("act0", ctx.norm_layer("bn0", y))
