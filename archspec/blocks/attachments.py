@@ -26,9 +26,10 @@ if TYPE_CHECKING:
 class AttentionSpecBase(Model):
     """What every attachment provides; its fields are its settings."""
 
-    def problems(self, channels: int, path: tuple) -> list[Problem]:
-        """Problems of this attachment on a tensor of `channels` channels; `path` is the
-        setting's YAML path (`block.attention`)."""
+    def problems(self, channels: int, path: tuple, block_input: int | None = None
+                 ) -> list[Problem]:
+        """Problems of this attachment on a tensor of `channels` channels, in a block whose
+        input has `block_input`; `path` is the setting's YAML path (`block.attention`)."""
         return []
 
     def plan(self, ctx: "BlockContext", x: "Tensor") -> "Tensor":
@@ -62,7 +63,7 @@ def plan_attention(ctx: "BlockContext", x: "Tensor", spec: HasAttention) -> "Ten
     setting, attention = spec.attached()
     if attention is None:
         return x
-    problems = attention.problems(x.channels, tuple(ctx.path) + (setting,))
+    problems = attention.problems(x.channels, tuple(ctx.path) + (setting,), ctx.x.channels)
     if problems:
         where = location(ctx.builder.source)
         raise SpecError([Problem(where, p.path, p.message, p.hint) for p in problems])

@@ -71,7 +71,8 @@ class EcaSpec(AttentionSpecBase):
             return adaptive_kernel(channels, self.gamma, self.beta)
         return self.kernel_size
 
-    def problems(self, channels: int, path: tuple) -> list[Problem]:
+    def problems(self, channels: int, path: tuple, block_input: int | None = None
+                 ) -> list[Problem]:
         """A kernel with more taps than there are channels to look across."""
         k = self.kernel(channels)
         if k <= channels:

@@ -74,6 +74,11 @@ class InvertedBottleneckSpec(BlockSpecBase):
     batch norm, which cancels a bias: ConvNeXt, roadmap step 11), `never` (torchvision's ResNet
     convs, kept by the roadmap until BN -> LN) or `always`. A shortcut projection conv has a
     bias only with `always` or when the block has no norm (as the ConvNeXt authors' models)."""
+    se_position: Literal["end", "after_depthwise"] = "end"
+    """Where the attention attachment (`se` or `attention`) sits: at the `end` of the branch, after its last norm (as in
+    SE-ResNet), or `after_depthwise`, on the expanded width between the depthwise conv's
+    activation and the projection (EfficientNet, MobileNetV3; needs `depthwise_position:
+    middle`)."""
     pointwise: Literal["conv", "linear"] = "conv"
     """The two pointwise layers as 1x1 convs (`conv`) or as Linear layers over channels-last
     tensors (`linear`, ConvNeXt's fast path: permute, norm, Linear, act, Linear, permute back).
@@ -105,6 +110,13 @@ class InvertedBottleneckSpec(BlockSpecBase):
         return self.expanded_channels(in_channels, out_channels)[0] if self.has_expansion() \
             else in_channels
 
+    def attachment_channels(self, ctx: BlockContext) -> int:
+        """The attachment (SE, ECA) gates the output, or the depthwise conv's width with
+        `se_position: after_depthwise`."""
+        if self.se_position == "after_depthwise":
+            return self.spatial_width(ctx.x.channels, ctx.out_channels)
+        return ctx.out_channels
+
     def check(self, ctx: BlockContext) -> list[Problem]:
         path = format_path(ctx.path)
         d_in, d_out = ctx.x.channels, ctx.out_channels
@@ -126,6 +138,13 @@ class InvertedBottleneckSpec(BlockSpecBase):
                 f"{ctx.stage} block {ctx.index}), got {self.groups}",
                 f"groups: {nearest_divisor(width, self.groups)}, or groups: depthwise, or change "
                 f"expand_ratio"))
+        if self.attached()[1] is not None and self.se_position == "after_depthwise" \
+                and self.depthwise_position != "middle":
+            problems.append(Problem(
+                None, f"{path}.se_position",
+                "expected `depthwise_position: middle` with `se_position: after_depthwise`, got "
+                f"`depthwise_position: {self.depthwise_position}`",
+                "se_position: end, or depthwise_position: middle"))
         if self.pointwise == "linear":
             if self.depthwise_position != "first":
                 problems.append(Problem(
@@ -157,7 +176,8 @@ class InvertedBottleneckSpec(BlockSpecBase):
             y = self._depthwise_middle(ctx, x, mid, d_out, residual)
         # the attention attachment (SE, ECA): the branch is channels-first here, after its last
         # norm and before layer scale, drop path and the addition (SE-ResNet's place)
-        y = plan_attention(ctx, y, self)
+        if self.se_position == "end":
+            y = plan_attention(ctx, y, self)
         if self.layer_scale_init is not None:
             y = b.layer_scale("layer_scale", y, self.layer_scale_init)
         if not residual:  # MobileNetV2: a block that changes shape has no shortcut
@@ -185,6 +205,8 @@ class InvertedBottleneckSpec(BlockSpecBase):
         y = self._norm(ctx, "norm2", y)
         if self.activations == "after_expand_and_depthwise":
             y = ctx.act_layer("act2", y)
+        if self.se_position == "after_depthwise":  # EfficientNet: SE on the expanded width
+            y = plan_attention(ctx, y, self)
         y = self._pointwise(ctx, "conv_pwl", y, d_out, followed_by_norm=every_norm)
         if every_norm:
             y = self._norm(ctx, "norm3", y, zero_init=residual)

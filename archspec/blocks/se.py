@@ -20,7 +20,7 @@ from ..kinds import register_group_kind
 from ..lower.registry import torch_container
 from ..primitives import make_divisible
 from ..steps import presence_step, register_step
-from .attachments import AttentionSpecBase, gating_container, register_attention
+from .attachments import AttentionSpecBase, gating_container, plan_attention, register_attention
 from .settings import Activation
 
 register_group_kind("se", "attention", "squeeze-excite")
@@ -44,23 +44,29 @@ class SqueezeExciteSpec(AttentionSpecBase):
     reference implementation's rule (timm `make_divisible(C / r, 8)`), which equals C / 16 at
     every standard ResNet width (256..2048). 1 keeps C / r rounded to the nearest integer."""
     activation: Activation = "relu"
-    """Activation between the two 1x1 convs (ReLU in SENet)."""
+    """Activation between the two 1x1 convs (ReLU in SENet, SiLU in EfficientNet)."""
+    squeeze_from: Literal["gated", "block_input"] = "gated"
+    """The width C that C / r is taken from: `gated` (the channels SE scales, SENet) or
+    `block_input` (the block's input width, wherever SE sits: EfficientNet's `se_ratio` 0.25 of
+    the input width inside the expanded block, i.e. `reduction: 4, divisor: 1`)."""
 
-    def problems(self, channels: int, path: tuple) -> list[Problem]:
-        """A squeeze that leaves no channel, or is wider than the `channels` it squeezes."""
-        width, exact = squeeze_width(channels, self)
+    def problems(self, channels: int, path: tuple, block_input: int | None = None
+                 ) -> list[Problem]:
+        """A squeeze that leaves no channel, or is wider than the `channels` it gates."""
+        width, exact = squeeze_width(channels, self, block_input)
+        base = _squeezed(channels, self, block_input)
         if exact < 1:
             return [Problem(None, format_path(tuple(path) + ("reduction",)),
-                            f"expected a reduction of at most {channels} (the block's {channels} "
+                            f"expected a reduction of at most {base} (the block's {base} "
                             f"channels / reduction must leave at least 1 channel), got "
                             f"{self.reduction:g}",
-                            f"{_working_setting(self, channels)}, or remove `{path[-1]}` from "
+                            f"{_working_setting(self, base)}, or remove `{path[-1]}` from "
                             f"this block")]
         if width > channels:
             unrounded = max(1, int(exact + 0.5))
             return [Problem(None, format_path(tuple(path) + ("divisor",)),
                             f"expected a squeezed width of at most the block's {channels} "
-                            f"channels, got {width} ({channels} / {self.reduction:g} = {exact:g} "
+                            f"channels, got {width} ({base} / {self.reduction:g} = {exact:g} "
                             f"rounded to a multiple of {self.divisor})",
                             f"divisor: 1 (width {unrounded}), or remove `{path[-1]}` from this "
                             f"block")]
@@ -70,10 +76,11 @@ class SqueezeExciteSpec(AttentionSpecBase):
         """Record the SE layers on `x` as a group `se` of kind `se` (pool, fc1, act, fc2, gate,
         then the `mul` that scales `x`) and return the scaled tensor."""
         b = ctx.builder
-        width, exact = squeeze_width(x.channels, self)
+        width, exact = squeeze_width(x.channels, self, ctx.x.channels)
         if width != exact:
-            b.note(f"squeeze-and-excitation width {x.channels} / {self.reduction:g} = {exact:g} "
-                   f"rounded to {width} (multiple of {self.divisor})")
+            b.note(f"squeeze-and-excitation width {_squeezed(x.channels, self, ctx.x.channels)} "
+                   f"/ {self.reduction:g} = {exact:g} rounded to {width} (multiple of "
+                   f"{self.divisor})")
         with b.group("se", "se", x, channels=x.channels, squeeze_channels=width,
                      reduction=self.reduction):
             s = b.global_pool("pool", x, "avg", flatten=False)
@@ -92,13 +99,20 @@ class SqueezeExciteAttention(SqueezeExciteSpec):
     type: Literal["se"] = "se"
 
 
-def squeeze_width(channels: int, se: SqueezeExciteSpec) -> tuple[int, float]:
-    """The width of the squeezed layer, and the exact C / r it is rounded from.
+def squeeze_width(channels: int, se: SqueezeExciteSpec,
+                  block_input: int | None = None) -> tuple[int, float]:
+    """The width of the squeezed layer, and the exact C / r it is rounded from; C is `channels`
+    (the gated width) or, with `squeeze_from: block_input`, the block's input width.
 
     timm's `make_divisible(v, divisor, round_limit=0)`: max(divisor, floor(v + divisor / 2) rounded
     down to a multiple of divisor)."""
-    exact = channels / se.reduction
+    exact = _squeezed(channels, se, block_input) / se.reduction
     return make_divisible(exact, se.divisor, round_limit=0), exact
+
+
+def _squeezed(channels: int, se: SqueezeExciteSpec, block_input: int | None) -> int:
+    """C, the width the reduction divides."""
+    return block_input if se.squeeze_from == "block_input" and block_input else channels
 
 
 def _working_setting(se: SqueezeExciteSpec, channels: int) -> str:
@@ -108,6 +122,30 @@ def _working_setting(se: SqueezeExciteSpec, channels: int) -> str:
     if squeeze_width(channels, fixed)[0] <= channels:
         return f"reduction: {reduction}"
     return f"reduction: {reduction} with divisor: 1"
+
+
+def as_attention(se: SqueezeExciteSpec) -> SqueezeExciteAttention:
+    """The `se:` shorthand resolved: the same settings as `attention: {type: se, ...}`."""
+    return SqueezeExciteAttention(**dict(se))
+
+
+def plan_se(ctx: "BlockContext", x: "Tensor", se: SqueezeExciteSpec | None) -> "Tensor":
+    """SE from an `se:` value alone (`archspec.extend`'s earlier API): `x` itself when `se` is
+    None. A family should call `attachments.plan_attention(ctx, y, self)` instead, which places
+    whichever attachment the block has (`se:` or `attention:`)."""
+    if se is None:
+        return x
+    return plan_attention(ctx, x, _Only(se))
+
+
+class _Only:
+    """A stand-in block spec whose only attachment is the `se:` value given."""
+
+    def __init__(self, se: SqueezeExciteSpec):
+        self.se = se
+
+    def attached(self) -> tuple[str, AttentionSpecBase]:
+        return "se", as_attention(self.se)
 
 
 @torch_container("se")
