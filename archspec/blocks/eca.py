@@ -26,7 +26,8 @@ from .attachments import AttentionSpecBase, gating_container, register_attention
 
 # The 1-D convolution across the channels of a pooled (C, 1, 1) tensor: weight (1, 1, k).
 register_kind("channel_conv", "conv", display="channel conv")
-register_group_kind("eca", "attention", "ECA")
+register_group_kind("eca", "attention", "ECA", token="ECA", label=("k={kernel_size}",),
+                    attachment=True)
 register_step(presence_step("eca", "ECA attention", group_kind="eca", explains=(".attention",)))
 
 if TYPE_CHECKING:

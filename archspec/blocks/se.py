@@ -23,7 +23,8 @@ from ..steps import presence_step, register_step
 from .attachments import AttentionSpecBase, gating_container, plan_attention, register_attention
 from .settings import Activation
 
-register_group_kind("se", "attention", "squeeze-excite")
+register_group_kind("se", "attention", "squeeze-excite", token="SE",
+                    label=("{in_channels}\u2192{conv_out}",), attachment=True)
 register_step(presence_step("se", "squeeze-and-excitation", group_kind="se",
                             explains=(".se", ".attention")))
 
