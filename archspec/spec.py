@@ -16,12 +16,19 @@ import pydantic
 from pydantic import Field, PrivateAttr, TypeAdapter, field_validator, model_validator
 
 from .blocks import BLOCKS, DOWNSAMPLES, STEMS
-from .blocks.base import Activation, BlockSpecBase, Model, NormSpec, field_docs
+from .blocks.base import Activation, BlockSpecBase, Model, NormSpec, field_docs, on_register
 from .errors import Location, Path, Problem, SpecError, did_you_mean, format_path
 from .loader import SourceMap, apply_overrides, load_file
 from .merge import MergeNote, TypedSetting, merge
 
-BlockSpec = Annotated[Union[tuple(BLOCKS.values())], Field(discriminator="type")]  # type: ignore
+
+
+def _block_union() -> Any:
+    """Every registered block family, told apart by `type`."""
+    return Annotated[Union[tuple(BLOCKS.values())], Field(discriminator="type")]  # type: ignore
+
+
+BlockSpec = _block_union()
 StemSpec = Annotated[Union[tuple(STEMS.values())], Field(discriminator="type")]  # type: ignore
 DownsampleSpec = Annotated[Union[tuple(DOWNSAMPLES.values())],  # type: ignore
                            Field(discriminator="type")]
@@ -278,6 +285,22 @@ class Spec(Model):
             raise SpecError(problems)
         self._stage_notes = notes
         return blocks, paths
+
+
+def _join_late_family() -> None:
+    """A family registered after this module was imported (a third-party module imported by the
+    user, or an entry point loaded late): rebuild `Spec`'s union of block specs, so validate,
+    build and the schema accept its `type` like a built-in one."""
+    from pydantic.fields import FieldInfo
+    old = Spec.model_fields["block"]
+    field = FieldInfo.from_annotation(_block_union())
+    field.description = old.description
+    Spec.model_fields["block"] = field
+    Spec.model_rebuild(force=True)
+    _block_adapter.cache_clear()
+
+
+on_register(_join_late_family)
 
 
 def load(source: str | os.PathLike | dict, overrides: list[str] | tuple[str, ...] = ()) -> Spec:

@@ -3,7 +3,7 @@ planned in."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from pydantic import field_validator
 
@@ -65,14 +65,25 @@ class BlockSpecBase(Model):
 #: type tag -> spec class. Filled by `register_block`, read by `spec.py` to build the union.
 BLOCKS: dict[str, type[BlockSpecBase]] = {}
 
+#: called after each registration (spec.py rebuilds its union of block specs)
+_ON_REGISTER: list[Callable[[], None]] = []
+
 
 def register_block(cls: type[BlockSpecBase]) -> type[BlockSpecBase]:
-    """Class decorator: make a block family available under its `type` tag."""
+    """Class decorator: make a block family available under its `type` tag, also after
+    archspec itself is imported (a third-party family imported later joins the spec union)."""
     tag = cls.model_fields["type"].default
     if tag in BLOCKS:
         raise RuntimeError(f"block type '{tag}' registered twice")
     BLOCKS[tag] = cls
+    for listener in _ON_REGISTER:
+        listener()
     return cls
+
+
+def on_register(listener: Callable[[], None]) -> None:
+    """Call `listener` whenever a block family is registered from now on."""
+    _ON_REGISTER.append(listener)
 
 
 @dataclass(frozen=True)
@@ -105,6 +116,23 @@ class BlockContext:
                                  momentum=self.norm.momentum)
 
     def act_layer(self, name: str, x: "Tensor") -> "Tensor":
+        """The block's activation (or nothing when it is `none`)."""
         if self.activation == "none":
             return x
         return self.builder.act(name, x, self.activation)
+
+    def conv_norm_act(self, names: str | tuple[str, str, str], x: "Tensor", out_channels: int,
+                      kernel_size: int, *, stride: int = 1, groups: int = 1, dilation: int = 1,
+                      act: bool = True, zero_init: bool = False) -> "Tensor":
+        """conv -> norm -> activation, with the rules every family shares: the conv has a bias
+        only when no norm follows (`conv_bias`), the norm is left out when it is `none` and starts
+        at zero with `zero_init` (a residual branch's last norm, under zero_init_residual), the
+        activation is left out when `act` is False or the block's is `none`.
+
+        `names`: a suffix (`"1"`: conv1, norm1, act1) or the three layer names."""
+        conv, norm, act_name = ((f"conv{names}", f"norm{names}", f"act{names}")
+                                if isinstance(names, str) else names)
+        y = self.builder.conv(conv, x, out_channels, kernel_size, stride=stride, groups=groups,
+                              dilation=dilation, bias=self.conv_bias)
+        y = self.norm_layer(norm, y, zero_init=zero_init)
+        return self.act_layer(act_name, y) if act else y

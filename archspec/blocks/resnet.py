@@ -52,11 +52,9 @@ class BasicSpec(ResidualSpec):
     family = "ResNet basic"
 
     def plan(self, ctx: BlockContext) -> Tensor:
-        b, x, out = ctx.builder, ctx.x, ctx.out_channels
-        y = b.conv("conv1", x, out, 3, stride=ctx.stride, bias=ctx.conv_bias)
-        y = ctx.act_layer("act1", ctx.norm_layer("norm1", y))
-        y = b.conv("conv2", y, out, 3, bias=ctx.conv_bias)
-        y = ctx.norm_layer("norm2", y, zero_init=True)
+        x, out = ctx.x, ctx.out_channels
+        y = ctx.conv_norm_act("1", x, out, 3, stride=ctx.stride)
+        y = ctx.conv_norm_act("2", y, out, 3, act=False, zero_init=True)
         return finish_residual(ctx, y, x, self.shortcut, "act2", self.se)
 
 
@@ -101,18 +99,15 @@ class BottleneckSpec(ResidualSpec):
         return []
 
     def plan(self, ctx: BlockContext) -> Tensor:
-        b, x, out = ctx.builder, ctx.x, ctx.out_channels
+        x, out = ctx.x, ctx.out_channels
         mid, exact = self.mid_channels(out)
         if mid != exact:
             ctx.builder.note(f"3x3 width {float(exact):g} rounded down to {mid}")
         groups = mid if self.groups == "depthwise" else self.groups
         stride1, stride2 = (ctx.stride, 1) if self.stride_on == "1x1" else (1, ctx.stride)
-        y = b.conv("conv1", x, mid, 1, stride=stride1, bias=ctx.conv_bias)
-        y = ctx.act_layer("act1", ctx.norm_layer("norm1", y))
-        y = b.conv("conv2", y, mid, 3, stride=stride2, groups=groups, bias=ctx.conv_bias)
-        y = ctx.act_layer("act2", ctx.norm_layer("norm2", y))
-        y = b.conv("conv3", y, out, 1, bias=ctx.conv_bias)
-        y = ctx.norm_layer("norm3", y, zero_init=True)
+        y = ctx.conv_norm_act("1", x, mid, 1, stride=stride1)
+        y = ctx.conv_norm_act("2", y, mid, 3, stride=stride2, groups=groups)
+        y = ctx.conv_norm_act("3", y, out, 1, act=False, zero_init=True)
         return finish_residual(ctx, y, x, self.shortcut, "act3", self.se)
 
 

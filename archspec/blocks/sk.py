@@ -107,9 +107,8 @@ class _SelectiveKernelSpec(ResidualSpec):
                 share = x.channels // paths
                 x = b.op("split", "channel_slice", (x,), (share,) + x.shape[1:],
                          attrs={"start": p * share, "stop": (p + 1) * share})
-            y = b.conv("conv", x, width, 3, stride=stride, groups=groups,
-                       dilation=self.dilations[p], bias=ctx.conv_bias)
-            return ctx.act_layer("act", ctx.norm_layer("bn", y))
+            return ctx.conv_norm_act(("conv", "bn", "act"), x, width, 3, stride=stride,
+                                     groups=groups, dilation=self.dilations[p])
 
 
 @register_block
@@ -123,10 +122,9 @@ class SelectiveKernelBasicSpec(_SelectiveKernelSpec):
         return super().check(ctx) + self.sk_problems(ctx, ctx.x.channels, ctx.out_channels, 1)
 
     def plan(self, ctx: BlockContext) -> Tensor:
-        b, x, out = ctx.builder, ctx.x, ctx.out_channels
+        x, out = ctx.x, ctx.out_channels
         y = self.plan_selective_kernel(ctx, "conv1", x, out, ctx.stride)
-        y = b.conv("conv2", y, out, 3, bias=ctx.conv_bias)
-        y = ctx.norm_layer("norm2", y, zero_init=True)
+        y = ctx.conv_norm_act("2", y, out, 3, act=False, zero_init=True)
         return finish_residual(ctx, y, x, self.shortcut, "act2", self.se)
 
 
@@ -164,11 +162,9 @@ class SelectiveKernelBottleneckSpec(_SelectiveKernelSpec):
         mid, exact = self.mid_channels(out)
         if mid != exact:
             b.note(f"SK width {float(exact):g} rounded down to {mid}")
-        y = b.conv("conv1", x, mid, 1, bias=ctx.conv_bias)
-        y = ctx.act_layer("act1", ctx.norm_layer("norm1", y))
+        y = ctx.conv_norm_act("1", x, mid, 1)
         y = self.plan_selective_kernel(ctx, "conv2", y, mid, ctx.stride, self.groups)
-        y = b.conv("conv3", y, out, 1, bias=ctx.conv_bias)
-        y = ctx.norm_layer("norm3", y, zero_init=True)
+        y = ctx.conv_norm_act("3", y, out, 1, act=False, zero_init=True)
         return finish_residual(ctx, y, x, self.shortcut, "act3", self.se)
 
 

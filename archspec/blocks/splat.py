@@ -128,15 +128,13 @@ class SplatSpec(ResidualSpec):
         if mid != exact:
             b.note(f"split-attention width {float(exact):g} rounded down to {mid}")
         avd = self.avd and ctx.stride > 1
-        y = b.conv("conv1", x, mid, 1, bias=ctx.conv_bias)
-        y = ctx.act_layer("act1", ctx.norm_layer("norm1", y))
+        y = ctx.conv_norm_act("1", x, mid, 1)
         if avd and self.avd_first:
             y = b.avg_pool("avd_first", y, kernel_size=3, stride=ctx.stride, padding=1)
         y = self.plan_split_attention(ctx, "conv2", y, mid, 1 if avd else ctx.stride)
         if avd and not self.avd_first:
             y = b.avg_pool("avd_last", y, kernel_size=3, stride=ctx.stride, padding=1)
-        y = b.conv("conv3", y, out, 1, bias=ctx.conv_bias)
-        y = ctx.norm_layer("norm3", y, zero_init=True)
+        y = ctx.conv_norm_act("3", y, out, 1, act=False, zero_init=True)
         return finish_residual(ctx, y, x, self.shortcut, "act3", self.se)
 
     def plan_split_attention(self, ctx: BlockContext, name: str, x: Tensor, width: int,
