@@ -21,7 +21,6 @@ EMPTY: Mapping[str, Any] = MappingProxyType({})
 #: Node kinds whose outputs count as activations, as pycls counts them (`conv2d_cx`,
 #: `linear_cx`, `pool2d_cx`): conv, linear and pooling layers; norms, activation functions,
 #: global pooling and element-wise ops add none.
-ACTS_KINDS = frozenset({"conv2d", "linear", "max_pool", "avg_pool"})
 
 
 class Node(NamedTuple):
@@ -69,8 +68,8 @@ class Node(NamedTuple):
     @property
     def acts(self) -> int:
         """Activations (pycls's `acts`): output elements at batch 1 of a conv, linear or pooling
-        layer (`ACTS_KINDS`), else 0."""
-        return math.prod(self.out_shape) if self.kind in ACTS_KINDS else 0
+        layer (`Kind.counts_acts`), else 0."""
+        return math.prod(self.out_shape) if _kind(self.kind).counts_acts else 0
 
     @property
     def is_module(self) -> bool:

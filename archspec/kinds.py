@@ -42,6 +42,11 @@ class Kind:
     quiet: bool = False
     """Left out of a block's one-line layer sequence in diagrams: it changes no shape and
     carries none of the block's key settings (norms, activations, merges, reshapes)."""
+    short: str | None = None
+    """How block diagrams abbreviate it, as the papers do ("3x3, 64 -> BN -> ReLU"): norms
+    and activations."""
+    counts_acts: bool = False
+    """Its output counts towards pycls's `acts` (convs, linear layers, spatial pools)."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,15 @@ class GroupKind:
     name: str
     role: str
     display: str = ""
+    token: str | None = None
+    """The compact name block diagrams draw a composite op with (`SE`, `SplAt`)."""
+    label: tuple[str, ...] = ()
+    """The token's arguments: format strings over the group's settings (`attrs`) and its
+    layers: `{kernel}` ('3x3/2') and `{conv_out}` (output channels) of its first conv or linear
+    layer, `{in_channels}` (its input's): `("{kernel}", "r{radix}")`."""
+    attachment: bool = False
+    """An add-on that any family's block may carry (SE), named after the family in listings
+    ("ResNet bottleneck + SE"), rather than the core of one family."""
 
 
 #: node kind -> Kind. In registration order (the activations' order is the spec's `Literal`'s).
@@ -62,28 +76,33 @@ GROUP_KINDS: dict[str, GroupKind] = {}
 def register_kind(name: str, role: str, *, module: bool = True, display: str | None = None,
                   symbol: str | None = None, torch: str | None = None,
                   inplace: bool = False, broadcast: bool = False,
-                  quiet: bool | None = None) -> Kind:
-    """Declare a node kind. Its display name defaults to the name with spaces; it is `quiet`
-    by default when its role is one of `QUIET_ROLES`."""
+                  quiet: bool | None = None, short: str | None = None,
+                  counts_acts: bool = False) -> Kind:
+    """Declare a node kind (the fields are `Kind`'s). Its display name defaults to the name
+    with spaces; it is `quiet` by default when its role is one of `QUIET_ROLES`."""
     if role not in ROLES:
         raise ValueError(f"node kind '{name}': role '{role}' is not one of {', '.join(ROLES)}")
     if name in KINDS:
         raise RuntimeError(f"node kind '{name}' declared twice")
     kind = Kind(name, role, module, display or name.replace("_", " "), symbol, torch, inplace,
-                broadcast, role in QUIET_ROLES if quiet is None else quiet)
+                broadcast, role in QUIET_ROLES if quiet is None else quiet, short, counts_acts)
     KINDS[name] = kind
     return kind
 
 
-def register_group_kind(name: str, role: str, display: str | None = None) -> GroupKind:
+def register_group_kind(name: str, role: str, display: str | None = None, *,
+                        token: str | None = None, label: tuple[str, ...] = (),
+                        attachment: bool = False) -> GroupKind:
     """Declare a group kind (a family's composite op: `register_group_kind("se", "attention",
-    "squeeze-excite")`). Its torch container is registered with the torch lowering."""
+    "squeeze-excite", token="SE")`; the fields are `GroupKind`'s). Its torch container is
+    registered with the torch lowering."""
     if role not in GROUP_ROLES:
         raise ValueError(f"group kind '{name}': role '{role}' is not one of "
                          f"{', '.join(GROUP_ROLES)}")
     if name in GROUP_KINDS:
         raise RuntimeError(f"group kind '{name}' declared twice")
-    kind = GroupKind(name, role, display or name.replace("_", " "))
+    kind = GroupKind(name, role, display or name.replace("_", " "), token, tuple(label),
+                     attachment)
     GROUP_KINDS[name] = kind
     return kind
 
@@ -120,19 +139,19 @@ def activation_names() -> tuple[str, ...]:
 
 
 register_kind("input", "input", module=False)
-register_kind("conv2d", "conv", display="conv")
-register_kind("linear", "linear")
-register_kind("batch_norm", "norm")
-register_kind("layer_norm", "norm")
+register_kind("conv2d", "conv", display="conv", counts_acts=True)
+register_kind("linear", "linear", counts_acts=True)
+register_kind("batch_norm", "norm", short="BN")
+register_kind("layer_norm", "norm", short="LN")
 # the activations `activation:` accepts, in the order the spec reference lists them
-register_kind("relu", "activation", torch="ReLU", inplace=True)
-register_kind("relu6", "activation", torch="ReLU6", inplace=True)
-register_kind("gelu", "activation", torch="GELU")
-register_kind("silu", "activation", torch="SiLU", inplace=True)
-register_kind("sigmoid", "activation", torch="Sigmoid")
-register_kind("hard_swish", "activation", torch="Hardswish", inplace=True)
-register_kind("max_pool", "pool")
-register_kind("avg_pool", "pool")
+register_kind("relu", "activation", torch="ReLU", inplace=True, short="ReLU")
+register_kind("relu6", "activation", torch="ReLU6", inplace=True, short="ReLU6")
+register_kind("gelu", "activation", torch="GELU", short="GELU")
+register_kind("silu", "activation", torch="SiLU", inplace=True, short="SiLU")
+register_kind("sigmoid", "activation", torch="Sigmoid", short="sigmoid")
+register_kind("hard_swish", "activation", torch="Hardswish", inplace=True, short="h-swish")
+register_kind("max_pool", "pool", counts_acts=True)
+register_kind("avg_pool", "pool", counts_acts=True)
 register_kind("global_pool", "pool")
 register_kind("dropout", "regularization", quiet=True)
 register_kind("drop_path", "regularization")
@@ -142,7 +161,7 @@ register_kind("layer_scale", "scale")
 register_kind("permute", "reshape")
 # ResNeSt: C channels viewed as `radix` splits and summed (C -> C / radix)
 register_kind("split_sum", "reduce", module=False)
-register_kind("radix_softmax", "attention")
+register_kind("radix_softmax", "attention", short="r-softmax")
 
 register_group_kind("network", "layout")
 register_group_kind("stages", "layout")

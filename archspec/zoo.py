@@ -36,12 +36,13 @@ class ZooEntry:
 
 
 def family_of(graph: ArchGraph) -> str:
-    """The block families of the stages in order (each once), `+ SE` when any block has it."""
+    """The block families of the stages in order (each once), then `+ SE` (each attachment
+    kind any block carries: `GroupKind.attachment`)."""
+    from .kinds import group_kind
     families = list(dict.fromkeys(str(s.family or s.kind) for s in graph.stages))
-    text = " / ".join(families)
-    if any(g.kind == "se" for g in graph.groups.values()):
-        text += " + SE"
-    return text
+    attached = dict.fromkeys(k.token or k.display for k in map(group_kind, (
+        g.kind for g in graph.groups.values())) if k.attachment)
+    return " / ".join(families) + "".join(f" + {name}" for name in attached)
 
 
 def entry(path: str | os.PathLike, zoo_name: str | None = None) -> ZooEntry:

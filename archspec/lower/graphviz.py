@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import graphviz
 
 from ..ir import ArchGraph, Group, Node
+from ..kinds import GROUP_KINDS, KINDS, display_name
 from ..scaling import Scaling
 from ..summary import human
 
@@ -82,57 +83,49 @@ FAMILY_COLORS = {
     "se": _tint("vermillion"),
 }
 
-#: One colour per layer kind (IR `Node.kind`) at layer level: tints by what the layer does
-#: (convolutions blue, norms yellow, activations green, pooling orange, ...).
-KIND_COLORS = {
-    "input": "#ffffff",
-    "output": "#ffffff",
-    "conv2d": _tint("sky blue", 0.45),
-    "linear": _tint("blue", 0.6),
-    "batch_norm": _tint("yellow", 0.4),
-    "layer_norm": _tint("yellow", 0.65),
-    "relu": _tint("bluish green", 0.6),
-    "relu6": _tint("bluish green", 0.5),
-    "gelu": _tint("bluish green", 0.7),
-    "silu": _tint("bluish green", 0.8),
-    "hard_swish": _tint("bluish green", 0.75),
-    "sigmoid": _tint("reddish purple", 0.7),
-    "softmax": _tint("reddish purple", 0.55),
-    "radix_softmax": _tint("reddish purple", 0.55),
-    "max_pool": _tint("orange", 0.55),
-    "avg_pool": _tint("orange", 0.4),
-    "global_pool": _tint("orange", 0.7),
-    "add": "#ffffff",
-    "mul": "#ffffff",
-    "split_sum": _tint("grey", 0.8),
-    "dropout": "#eeeeee",
-    "drop_path": "#dddddd",
-    "layer_scale": _tint("vermillion", 0.7),
-    "permute": "#f4f4f4",
+#: One colour per layer role at layer level (`archspec.kinds.ROLES`): convolutions blue, norms
+#: yellow, activations green, pooling orange, ... (hue, tint of the role's first kind).
+ROLE_COLORS = {
+    "input": None, "merge": None,  # white: drawn as small circles or the input box
+    "conv": ("sky blue", 0.45), "linear": ("blue", 0.6), "norm": ("yellow", 0.4),
+    "activation": ("bluish green", 0.6), "pool": ("orange", 0.45),
+    "attention": ("reddish purple", 0.55), "scale": ("vermillion", 0.7),
+    "reshape": ("grey", 0.92), "slice": ("grey", 0.8), "reduce": ("grey", 0.8),
+    "regularization": ("grey", 0.88),
 }
 
-#: How layer kinds read in labels (anything else: the kind with spaces).
-KIND_NAMES = {
-    "conv2d": "conv", "batch_norm": "batch norm", "layer_norm": "layer norm",
-    "max_pool": "max pool", "avg_pool": "avg pool", "global_pool": "global pool",
-    "drop_path": "drop path", "layer_scale": "layer scale", "hard_swish": "hard swish",
-    "se": "squeeze-excite", "splat": "split attention",
-    "inverted_bottleneck": "inverted bottleneck",
-}
 
-#: Merge nodes, drawn as small circles.
-MERGE_SYMBOLS = {"add": "+", "mul": "\u00d7"}
+def kind_color(kind: str) -> str:
+    """A layer's fill: its role's hue, each later-declared kind of the role a little paler
+    (batch norm, then layer norm; ReLU, ReLU6, GELU, ...), so kinds stay apart and a new kind
+    gets its role's colour with no edit here. An undeclared kind: a colour from its name."""
+    known = KINDS.get(kind)
+    if known is None or known.role not in ROLE_COLORS:
+        return color_for(kind, {})
+    base = ROLE_COLORS[known.role]
+    if base is None:
+        return "#ffffff"
+    same_role = [k.name for k in KINDS.values() if k.role == known.role]
+    hue, tint = base
+    return _tint(hue, min(0.9, tint + 0.08 * same_role.index(kind)))
 
-#: Norms and activations as the papers abbreviate them in block diagrams ("3x3, 64 -> BN ->
-#: ReLU"). Every norm and activation of a block appears in its block-level label this way.
-NORM_NAMES = {"batch_norm": "BN", "layer_norm": "LN", "group_norm": "GN"}
-ACT_NAMES = {"relu": "ReLU", "relu6": "ReLU6", "gelu": "GELU", "silu": "SiLU",
-             "sigmoid": "sigmoid", "hard_swish": "h-swish", "hard_sigmoid": "h-sigmoid",
-             "tanh": "tanh", "softmax": "softmax", "radix_softmax": "r-softmax"}
 
-#: Layer kinds left out of a block's one-line layer sequence: they neither compute nor change
-#: the shape (a layout change, the graph input).
-_QUIET_KINDS = frozenset({"permute", "identity", "input"})
+def short_name(kind: str) -> str | None:
+    """A norm's or activation's abbreviation in block labels, as the papers write them ("3x3,
+    64 -> BN -> ReLU"), or a merge's symbol: declared with the kind (`archspec.kinds`)."""
+    known = KINDS.get(kind)
+    return (known.short or known.symbol) if known is not None else None
+
+
+def merge_symbol(kind: str) -> str | None:
+    """The symbol a merge node is drawn with (a small circle): `+`, `×`."""
+    known = KINDS.get(kind)
+    return known.symbol if known is not None and known.role == "merge" else None
+
+
+#: Roles of layers left out of a block's one-line layer sequence: they neither compute nor
+#: change the shape (a layout change, the graph input).
+_QUIET_ROLES = frozenset({"reshape", "input"})
 
 #: Group attributes that are bookkeeping (position, residual layout), not settings to print.
 _BOOKKEEPING_ATTRS = frozenset({"block", "type", "family", "stage", "index", "stride", "branch",
@@ -195,7 +188,7 @@ def in_channels_last(node: Node) -> bool:
 
 
 def kind_name(kind: str) -> str:
-    return KIND_NAMES.get(kind, kind.replace("_", " "))
+    return display_name(kind)
 
 
 def _stats(params: int, macs: int, suffix: str = "") -> str:
@@ -289,7 +282,7 @@ def _token(node: Node) -> str:
         return f"linear, {node.out_channels}"
     if node.kind == "global_pool":
         return f"global {node.attrs.get('pool', '')} pool".replace("  ", " ")
-    short = NORM_NAMES.get(node.kind) or ACT_NAMES.get(node.kind) or MERGE_SYMBOLS.get(node.kind)
+    short = short_name(node.kind)
     if short:
         return short
     if node.kind == "dropout":
@@ -525,7 +518,7 @@ class _View:
                     continue
                 seen.add((tail, dst, shape))
                 attrs = {"label": " " + shape_text(shape, producer.channels_last), "weight": "3"}
-                if layer_level and i > 0 and node.kind in MERGE_SYMBOLS:
+                if layer_level and i > 0 and merge_symbol(node.kind):
                     attrs.update(color=_SHORTCUT_COLOR, fontcolor=_SHORTCUT_COLOR,
                                  penwidth="1.2", weight="0")
                     self.note("shortcut")
@@ -704,7 +697,7 @@ def _sequence(index: _Index, gid: str, skip: str | None = None, flat: bool = Fal
                 out.append(composite or _subsequence(index, full, child))
         else:
             node = index.graph.node(full)
-            if node.kind not in _QUIET_KINDS:
+            if node.role not in _QUIET_ROLES:
                 out.append(_token(node))
     return out
 
@@ -716,28 +709,26 @@ def _subsequence(index: _Index, gid: str, local: str) -> str:
     return f"{name} [{ARROW.join(inner)}]" if inner else name
 
 
-def _splat_args(group: Group, nodes: list[Node]) -> list[str]:
-    conv = next((n for n in nodes if n.kind == "conv2d"), None)
-    a = group.attrs
-    return [_kernel(conv) if conv else "", str(a.get("channels", "")),
-            f"r{a['radix']}" if "radix" in a else "", f"g{a['groups']}" if "groups" in a else ""]
+def _norm_or_act(node: Node) -> str | None:
+    """The abbreviation of a norm or activation (`BN`, `ReLU`), None for other layers."""
+    return short_name(node.kind) if node.role in ("norm", "activation", "attention") else None
 
 
-def _se_args(group: Group, nodes: list[Node]) -> list[str]:
-    """The squeeze: channels in -> channels of the first fully connected (1×1) layer."""
-    fc = next((n for n in nodes if n.kind in ("conv2d", "linear")), None)
-    return [f"{nodes[0].in_channels}{ARROW_TIGHT}{fc.out_channels}"] if fc else []
-
-
-#: Composite ops (a forward that branches and merges inside one module) drawn at block level
-#: as one token: group kind -> (short name, the arguments read from the group). The norms and
-#: activations inside follow the arguments: 'SplAt(3×3, 128, r2, g1; BN, ReLU, r-softmax)'.
-#: The layer level draws them in full. A composite kind not listed here gets its display name
-#: and its settings, never a flat chain.
-COMPOSITES: dict[str, tuple[str, Callable[[Group, list[Node]], list[str]]]] = {
-    "splat": ("SplAt", _splat_args),
-    "se": ("SE", _se_args),
-}
+def _token_args(group: Group, nodes: list[Node], label: tuple[str, ...]) -> list[str]:
+    """A composite token's arguments: `GroupKind.label`'s format strings over the group's
+    settings and what its layers say (`archspec.kinds.GroupKind.label`); an argument whose
+    value is missing is left out."""
+    conv = next((n for n in nodes if n.role in ("conv", "linear")), None)
+    values = {**group.attrs, "kernel": _kernel(conv) if conv else "",
+              "in_channels": nodes[0].in_channels if nodes else "",
+              "conv_out": conv.out_channels if conv else ""}
+    args = []
+    for text in label:
+        try:
+            args.append(text.format_map(values))
+        except (KeyError, IndexError, ValueError):
+            continue
+    return args
 
 
 def _branches(nodes: list[Node]) -> bool:
@@ -750,17 +741,17 @@ def _branches(nodes: list[Node]) -> bool:
 def _composite(index: _Index, gid: str) -> str | None:
     """The compact notation of a composite op, or None for a plain chain of layers."""
     group, nodes = index.graph.groups[gid], index.members.get(gid, [])
-    known = COMPOSITES.get(group.kind)
-    if known is None and (group.kind == "sequential" or not _branches(nodes)):
+    known = GROUP_KINDS.get(group.kind)
+    token = known.token if known is not None else None
+    if token is None and (group.kind == "sequential" or not _branches(nodes)):
         return None
-    if known:
-        name, args = known[0], [a for a in known[1](group, nodes) if a]
+    if token:
+        name, args = token, [a for a in _token_args(group, nodes, known.label) if a]
     else:
         name = kind_name(group.kind)
         args = [f"{k.replace('_', ' ')} {_value(v)}" for k, v in group.attrs.items()
                 if k not in _BOOKKEEPING_ATTRS]
-    inner = list(dict.fromkeys(NORM_NAMES.get(n.kind) or ACT_NAMES.get(n.kind) or ""
-                               for n in nodes))
+    inner = list(dict.fromkeys(_norm_or_act(n) or "" for n in nodes))
     inner = [t for t in inner if t]
     text = ", ".join(args) + ("; " if args and inner else "") + ", ".join(inner)
     return f"{name}({text})"
@@ -950,7 +941,7 @@ def _norms_and_acts(index: _Index, gid: str) -> str:
     where blocks differ: 'per block: BN ×3–4 · ReLU ×3'."""
     counts = []
     for block in (u for u in _block_units(index, gid) if index.is_block(u)):
-        names = [NORM_NAMES.get(n.kind) or ACT_NAMES.get(n.kind) for n in index.members[block]]
+        names = [_norm_or_act(n) for n in index.members[block]]
         counts.append(collections.Counter(n for n in names if n))
     if not counts:
         return ""
@@ -967,12 +958,13 @@ def _tooltip(item: str, source: str | None) -> str:
 
 # ---- layer level ---------------------------------------------------------------------------
 def _layer_item(view: _View, node: Node) -> _Item:
-    colour = color_for(node.kind, KIND_COLORS)
+    colour = kind_color(node.kind)
     legend = ("layers", kind_name(node.kind), colour)
     tooltip = _tooltip(node.id, node.source)
-    if node.kind in MERGE_SYMBOLS:
-        view.symbols[legend[1]] = MERGE_SYMBOLS[node.kind]
-        return _Item(node.id, MERGE_SYMBOLS[node.kind], colour, legend, shape="circle",
+    symbol = merge_symbol(node.kind)
+    if symbol:
+        view.symbols[legend[1]] = symbol
+        return _Item(node.id, symbol, colour, legend, shape="circle",
                      extra={"width": "0.3", "height": "0.3", "fixedsize": "true",
                             "fontsize": "12", "tooltip": tooltip})
     small = [_stats(node.params, node.macs)] if view.stats else []
@@ -1299,5 +1291,5 @@ def render(graph: ArchGraph, fmt: str, level: str = "block", **options: Any) -> 
     return renderer.draw(source, fmt), renderer.name
 
 
-__all__ = ["FAMILY_COLORS", "IMAGE_FORMATS", "KIND_COLORS", "LEVELS", "RANKDIRS", "RenderError",
-           "Renderer", "color_for", "find_renderer", "render", "shape_text", "to_dot"]
+__all__ = ["FAMILY_COLORS", "IMAGE_FORMATS", "LEVELS", "RANKDIRS", "ROLE_COLORS", "RenderError",
+           "Renderer", "color_for", "find_renderer", "kind_color", "render", "shape_text", "to_dot"]
