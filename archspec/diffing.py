@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .ir import ArchGraph, Group, Node
+from .kinds import group_kind
 from .provenance import settings_of
 from .spec import Spec, load
 from .steps import StepRule, flag as _flag, registered, toward as _toward
@@ -108,7 +109,8 @@ def _block_groups(graph: ArchGraph) -> list[Group]:
 
 def _own_nodes(graph: ArchGraph, block: Group) -> list[Node]:
     """A block's main path in forward order: without its shortcut and without attention
-    internals: all of an SE group, and a split-attention group after its conv -> norm -> act
+    internals: all of an attachment's group (SE, ECA: `GroupKind.attachment`), and a
+    split-attention group after its conv -> norm -> act
     (that part is the block's kxk conv; the rest computes the attention)."""
     shortcut = f"{block.id}.downsample."
     attention = {g.id + ".": g.kind for g in graph.groups.values()
@@ -120,7 +122,7 @@ def _own_nodes(graph: ArchGraph, block: Group) -> list[Node]:
             continue
         prefix = next((p for p in attention if n.id.startswith(p)), None)
         if prefix is not None:
-            if attention[prefix] == "se" or prefix in main_done:
+            if group_kind(attention[prefix]).attachment or prefix in main_done:
                 continue
             if n.role == "activation":
                 main_done.add(prefix)
