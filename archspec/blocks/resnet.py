@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from fractions import Fraction
-from typing import Literal
+from typing import Callable, Literal
 
 from pydantic import Field
 
@@ -52,10 +52,18 @@ class BasicSpec(ResidualSpec):
     family = "ResNet basic"
 
     def plan(self, ctx: BlockContext) -> Tensor:
-        x, out = ctx.x, ctx.out_channels
-        y = ctx.conv_norm_act("1", x, out, 3, stride=ctx.stride)
-        y = ctx.conv_norm_act("2", y, out, 3, act=False, zero_init=True)
-        return finish_residual(ctx, y, x, self.shortcut, "act2", self.se)
+        return plan_basic(ctx, self, lambda x: ctx.conv_norm_act("1", x, ctx.out_channels, 3,
+                                                                 stride=ctx.stride))
+
+
+def plan_basic(ctx: BlockContext, spec: ResidualSpec, first: Callable[[Tensor], Tensor]
+               ) -> Tensor:
+    """The basic block around its first layer: `first(x)` (conv1 -> norm -> act, carrying the
+    block's stride; Selective Kernel puts its SK conv there), then 3x3 conv2 -> norm, then the
+    residual tail (`finish_residual`)."""
+    x = ctx.x
+    y = ctx.conv_norm_act("2", first(x), ctx.out_channels, 3, act=False, zero_init=True)
+    return finish_residual(ctx, y, x, spec.shortcut, "act2", spec.se)
 
 
 @register_block
