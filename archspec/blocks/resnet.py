@@ -94,6 +94,15 @@ class BottleneckSpec(ResidualSpec):
     def _check_width(self, ctx: BlockContext) -> list[Problem]:
         mid, exact = self.mid_channels(ctx.out_channels)
         path = format_path(ctx.path)
+        grouped = isinstance(self.groups, int) and self.groups > 1 \
+            and self.width_per_group is not None
+        if mid < 1 and grouped:
+            per_group = float(exact) / self.groups
+            return [Problem(None, f"{path}.width_per_group",
+                            f"expected at least 1 channel per group of the 3x3 conv, got "
+                            f"{per_group:g} (out_channels {ctx.out_channels} x bottleneck_ratio "
+                            f"{self.bottleneck_ratio} x width_per_group {self.width_per_group}"
+                            f" / 64)", "raise width_per_group, bottleneck_ratio or the width")]
         if mid < 1:
             return [Problem(None, f"{path}.bottleneck_ratio",
                             f"expected a 3x3 width of at least 1, got {float(exact):g} "
