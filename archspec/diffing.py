@@ -109,7 +109,8 @@ def _block_groups(graph: ArchGraph) -> list[Group]:
 
 def _own_nodes(graph: ArchGraph, block: Group) -> list[Node]:
     """A block's main path in forward order: without its shortcut and without attention
-    internals: all of an SE group, and a split-attention group after its conv -> norm -> act
+    internals: all of an attachment's group (SE, ECA: `GroupKind.attachment`), and a
+    split-attention group after its conv -> norm -> act
     (that part is the block's kxk conv; the rest computes the attention)."""
     shortcut = f"{block.id}.downsample."
     attention = {g.id + ".": g.kind for g in graph.groups.values()

@@ -163,7 +163,7 @@ class SelectiveKernelBottleneckSpec(_SelectiveKernelSpec):
         y = ctx.conv_norm_act("1", x, mid, 1)
         y = self.plan_selective_kernel(ctx, "conv2", y, mid, ctx.stride, self.groups)
         y = ctx.conv_norm_act("3", y, out, 1, act=False, zero_init=True)
-        return finish_residual(ctx, y, x, self.shortcut, "act3", self.se)
+        return finish_residual(ctx, y, x, self.shortcut, "act3", self)
 
 
 @torch_container("selective_kernel")

@@ -34,6 +34,7 @@ import graphviz
 
 from ..ir import ArchGraph, Group, Node
 from ..kinds import GROUP_KINDS, KINDS, display_name
+from ..scaling import Scaling
 from ..summary import human
 
 LEVELS = ("stage", "block", "layer")
@@ -584,6 +585,9 @@ class _View:
         g = self.graph
         # wrapped: a title wider than the legend grid would spread the grid's columns apart
         lines = textwrap.wrap(g.description, 48)
+        scaling = Scaling.from_dict(g.attrs.get("scaling") or Scaling().as_dict())
+        if not scaling.identity:  # the multipliers the widths and depths were derived with
+            lines += textwrap.wrap(f"scaled: {scaling.rule()}", 48)
         if self.stats:
             lines.append(f"{g.params:,} params{SEP}{human(g.macs)} MACs ({g.macs:,})")
         return lines
