@@ -164,3 +164,16 @@ def test_block_diagram_shows_grn():
     assert "GELU \u2192 GRN \u2192 linear, 96" in dot
     dot = str(archspec.to_dot(archspec.resolve(SPEC_DIR / "convnextv2_atto.yaml")))
     assert "GELU \u2192 GRN \u2192 1\u00d71, 40" in dot
+
+
+def test_diff_names_the_global_response_norm_step_both_ways():
+    """V1 -> V2 is two named steps, nothing unrecognised, and no "more norms" or "norm swap"
+    (GRN is not the block's norm); V2 -> V1 undoes them."""
+    forward = archspec.diff(SPEC_DIR / "convnext_tiny.yaml", SPEC_DIR / "convnextv2_tiny.yaml")
+    assert sorted(s.name for s in forward.steps) == ["global response norm added",
+                                                     "layer scale removed"]
+    assert not forward.unrecognised
+    back = archspec.diff(SPEC_DIR / "convnextv2_atto.yaml", SPEC_DIR / "convnext_atto.yaml")
+    assert sorted(s.name for s in back.steps) == ["global response norm removed",
+                                                  "layer scale added"]
+    assert not back.unrecognised
