@@ -29,16 +29,17 @@ from pydantic import Field
 from ..errors import Location, Path, Problem, SpecError, format_path
 from ..primitives import Tensor, nearest_divisor
 from ..steps import StepRule, flag, register_step, toward
+from .attachments import plan_attention
 from .base import BlockContext, register_block
 from .resnet import ResidualSpec, finish_residual
-from .se import plan_se
 from .settings import Model
 
 
 @register_block
 class RegNetSpec(ResidualSpec):
     """RegNet's bottleneck (the X block; with `se`, the Y block): a grouped 3x3 whose groups
-    have `group_width` channels each, SE (if any) after the 3x3, no expansion by default."""
+    have `group_width` channels each, the attention attachment (SE, ECA) after the 3x3, no
+    expansion by default."""
 
     type: Literal["regnet"] = "regnet"
     family = "RegNet bottleneck"
@@ -54,8 +55,8 @@ class RegNetSpec(ResidualSpec):
         """The 1x1 and 3x3 width (timm: int(round(out_chs x bottle_ratio)))."""
         return int(round(out_channels * self.bottleneck_ratio))
 
-    def se_channels(self, ctx: BlockContext) -> int:
-        return self.inner_channels(ctx.out_channels)  # SE scales the 3x3's output
+    def attachment_channels(self, ctx: BlockContext) -> int:
+        return self.inner_channels(ctx.out_channels)  # SE (or ECA) scales the 3x3's output
 
     def check(self, ctx: BlockContext) -> list[Problem]:
         inner = self.inner_channels(ctx.out_channels)
@@ -79,7 +80,7 @@ class RegNetSpec(ResidualSpec):
         y = ctx.conv_norm_act("1", x, inner, 1)
         y = ctx.conv_norm_act("2", y, inner, 3, stride=ctx.stride,
                               groups=inner // self.group_width)
-        y = plan_se(ctx, y, self.se)  # after the 3x3, before the last 1x1 (RegNetY)
+        y = plan_attention(ctx, y, self)  # after the 3x3, before the last 1x1 (RegNetY)
         y = ctx.conv_norm_act("3", y, out, 1, act=False, zero_init=True)
         return finish_residual(ctx, y, x, self.shortcut, "act3")
 
