@@ -147,7 +147,7 @@ class _Table:
                                 setting.source.text()))
 
     def scaled(self, key: str, unscaled: Any, scaled: Any, source: Source,
-               depth: bool = False) -> None:
+               depth: bool = False, scope: str = "") -> None:
         """A width or depth the multipliers changed: the value used, derived from the written
         one."""
         scaling = Scaling.of(self.spec)
@@ -155,7 +155,7 @@ class _Table:
         factor = scaling.depth if depth else scaling.width
         rule = "rounded up" if depth else f"make_divisible by {scaling.divisor}"
         how = f"{_text(unscaled)} x {name} {factor:g} " \
-              f"({self.find.find([(name,)], 'the network').text()}), {rule}"
+              f"({self.find.find([(name,)], 'the network').text()}), {rule}{scope}"
         self.add(key, scaled, Source("derived", source.where,
                                      f"{source.how}; {how}" if source.how else how))
 
@@ -197,9 +197,9 @@ def resolved_settings(spec: Any, depths: list[int], widths: list[int], strides: 
 
 
 def _stem(t: _Table, spec: Any, scaling: Scaling) -> None:
-    stem = scaling.model(spec.stem)
+    stem = scaling.model(spec.stem, "stem")
     t.model("stem", stem, [("stem",)], f"the {stem.type} stem", network=True)
-    if scaling.width != 1:
+    if stem is not spec.stem:
         for name in stem.width_settings:
             key = f"stem.{name}"
             t.scaled(key, getattr(spec.stem, name), t.out[key].value, t.out[key].source)
@@ -207,13 +207,16 @@ def _stem(t: _Table, spec: Any, scaling: Scaling) -> None:
 
 def _head(t: _Table, spec: Any, scaling: Scaling) -> None:
     head = spec.head
-    if head.conv is not None and scaling.width != 1:
-        head = head.model_copy(update={"conv": scaling.model(head.conv)})
+    if head.conv is not None:
+        head = head.model_copy(update={"conv": scaling.model(head.conv, "head")})
     t.model("head", head, [("head",)], "the head", network=True)
-    if head.conv is not None and scaling.width != 1:
+    if head.conv is not None and head.conv is not spec.head.conv:
         for name in head.conv.width_settings:
-            key = f"head.conv.{name}"
-            t.scaled(key, getattr(spec.head.conv, name), t.out[key].value, t.out[key].source)
+            key, written = f"head.conv.{name}", getattr(spec.head.conv, name)
+            if t.out[key].value != written:
+                t.scaled(key, written, t.out[key].value, t.out[key].source,
+                         scope=f", at least {written} (scaling_scope.head)"
+                         if scaling.head == "at_least_written" else "")
 
 
 def _layout(t: _Table, spec: Any, depths: list[int], widths: list[int],
@@ -228,7 +231,9 @@ def _layout(t: _Table, spec: Any, depths: list[int], widths: list[int],
                         f"unit {find([('stages', 'unit')], 'the stages').text()}")
         written = [r * (st.unit or 0) for r in st.ratio or []]
     if written != depths:
-        t.scaled("stages.depths", written, depths, source, depth=True)
+        t.scaled("stages.depths", written, depths, source, depth=True,
+                 scope=", the first and last as written (scaling_scope.end_depths)"
+                 if spec.scaling_scope.end_depths == "fixed" else "")
     else:
         t.add("stages.depths", depths, source)
     source = find([("stages", "widths")], "the stages")

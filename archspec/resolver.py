@@ -22,7 +22,7 @@ def resolve(spec: Spec) -> ArchGraph:
     """Resolve a validated spec into the IR; raise SpecError for settings that cannot work."""
     scaling = Scaling.of(spec)
     depths, strides = _stage_layout(spec)
-    depths = [scaling.blocks(d) for d in depths]
+    depths = scaling.depths(depths)
     widths = [scaling.channels(w) for w in spec.stages.widths]
     b = Builder()
     b.notes += spec.sources.outside  # how the spec was read (a base outside its folder)
@@ -35,7 +35,7 @@ def resolve(spec: Spec) -> ArchGraph:
             "stages", f"{sum(depths):,} blocks")])
     with b.group("", "network", x):
         b.source = _where(spec, ("stem",))
-        stem = scaling.model(spec.stem)
+        stem = scaling.model(spec.stem, "stem")
         with b.group("stem", "sequential", x, family=f"{stem.type} stem"):
             x = stem.plan(StemContext(b, x, stem.norm or spec.norm,
                                       stem.activation or spec.activation))
@@ -52,8 +52,9 @@ def resolve(spec: Spec) -> ArchGraph:
     if not scaling.identity:
         b.source = _where(spec, ("width_multiplier",) if scaling.width != 1
                           else ("depth_multiplier",))
+        changed = scaling.changes(spec)
         b.note(f"scaled: {scaling.rule()}: stage widths {_text(spec.stages.widths)} -> "
-               f"{_text(widths)}, depths -> {_text(depths)}")
+               f"{_text(widths)}, depths -> {_text(depths)}" + (f", {changed}" if changed else ""))
     b.notes += [note.text() for note in spec.notes]
     blocks, block_paths = spec.stage_blocks(len(depths))
     settings = resolved_settings(spec, depths, widths, strides, blocks, block_paths)
@@ -126,7 +127,7 @@ def _plan_head(spec: Spec, b: Builder, x: Tensor, scaling: Scaling) -> Tensor:
     # `forward_head(pre_logits=True)` and `reset_classifier` know which child it is.
     with b.group("head", "sequential", x, family="head", classifier="fc"):
         if head.conv is not None:  # MobileNetV2's pre-logits 1x1 conv to 1280
-            conv, norm = scaling.model(head.conv), head.conv.norm or spec.norm
+            conv, norm = scaling.model(head.conv, "head"), head.conv.norm or spec.norm
             x = b.conv("conv", x, conv.out_channels, conv.kernel_size, bias=norm.type == "none")
             if norm.type != "none":
                 x = b.norm("conv_norm", x, norm.type, norm.resolved_eps, momentum=norm.momentum)

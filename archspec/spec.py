@@ -16,6 +16,7 @@ import pydantic
 from pydantic import Field, PrivateAttr, TypeAdapter, field_validator, model_validator
 
 from .blocks import BLOCKS, DOWNSAMPLES, STEMS
+from .blocks.attachments import ATTENTIONS
 from .blocks.base import Activation, BlockSpecBase, Model, NormSpec, field_docs, on_register
 from .errors import Location, Path, Problem, SpecError, did_you_mean, format_path
 from .loader import SourceMap, apply_overrides, load_file
@@ -43,7 +44,7 @@ def _block_adapter() -> TypeAdapter:
 
 #: field name -> registry, for fields whose values are tagged by `type`.
 _TAGGED = {"block": ("block", BLOCKS), "stem": ("stem", STEMS),
-           "downsample": ("downsampling", DOWNSAMPLES)}
+           "downsample": ("downsampling", DOWNSAMPLES), "attention": ("attention", ATTENTIONS)}
 
 
 class InputSpec(Model):
@@ -139,6 +140,23 @@ class HeadSpec(Model):
     """Classes of the linear classifier; 0 leaves it out (the network returns pooled features)."""
 
 
+class ScalingScopeSpec(Model):
+    """Which parts of the network `width_multiplier` and `depth_multiplier` scale. The stage
+    widths and the inner stages' depths always follow them; the stem, the head conv and the
+    first and last stages' depths follow them by default (EfficientNet's compound scaling)."""
+
+    stem: Literal["scaled", "fixed"] = "scaled"
+    """The stem's widths: `scaled` with the stages (EfficientNet) or `fixed` as written (timm's
+    `fix_stem`, MobileNetV2 110d/120d)."""
+    head: Literal["scaled", "fixed", "at_least_written"] = "scaled"
+    """The head conv's width: `scaled` (EfficientNet), `fixed` as written, or
+    `at_least_written`: max(written, scaled), so a narrower network keeps its head (timm's
+    MobileNetV2: max(1280, 1280 x multiplier))."""
+    end_depths: Literal["scaled", "fixed"] = "scaled"
+    """The first and last stages' depths: `scaled` by `depth_multiplier` as every stage
+    (EfficientNet) or `fixed` as written (timm's `fix_first_last`, MobileNetV2 110d/120d)."""
+
+
 class InitSpec(Model):
     """How the torch module's weights start (no effect on shapes or counts)."""
 
@@ -185,14 +203,20 @@ class Spec(Model):
     """Weight initialization of the torch module (`kaiming_normal` or `trunc_normal`)."""
     width_multiplier: float = Field(default=1.0, gt=0)
     """Scales every width set by hand: the stage widths, the stem's (`out_channels` or
-    `widths`) and the head conv's; block-internal widths follow from them. Each scaled width is
-    make_divisible(width x multiplier, width_divisor) (timm/EfficientNet: nearest multiple,
-    halves up, at least the divisor, one more step if rounding lost over 10%). 1 changes nothing."""
+    `widths`) and the head conv's (as `scaling_scope` says); block-internal widths follow from
+    them. Each scaled width is make_divisible(width x multiplier, width_divisor) (timm/EfficientNet:
+    nearest multiple, halves up, at least the divisor, one more step if rounding lost over 10%).
+    A positive number, e.g. 1.1 (EfficientNet-B2); 1 changes nothing."""
     depth_multiplier: float = Field(default=1.0, gt=0)
-    """Scales the blocks of every stage: ceil(depth x multiplier) (EfficientNet). 1 changes
-    nothing."""
+    """Scales the blocks of every stage (the first and last as `scaling_scope` says):
+    ceil(depth x multiplier) (EfficientNet). A positive number, e.g. 1.2 (EfficientNet-B2); 1
+    changes nothing."""
     width_divisor: int = Field(default=8, ge=1)
-    """The multiple that `width_multiplier` rounds each width to (8, as timm and EfficientNet)."""
+    """The multiple that `width_multiplier` rounds each width to: a positive integer (8, as timm
+    and EfficientNet; 1 rounds to the nearest integer)."""
+    scaling_scope: ScalingScopeSpec = ScalingScopeSpec()
+    """Which parts the multipliers scale: `stem`, `head` (the head conv) and `end_depths` (the
+    first and last stages' depths); by default all of them (EfficientNet)."""
 
     _path: str | None = PrivateAttr(default=None)
     _sources: SourceMap = PrivateAttr(default_factory=SourceMap)
@@ -355,6 +379,7 @@ TYPED: dict[tuple, TypedSetting] = {
     ("init",): TypedSetting("init", "kaiming_normal",
                             _per_type(InitSpec, {"kaiming_normal": (), "trunc_normal": ("std",)})),
 }
+_ATTENTION = TypedSetting("attention", None, _of_registry(ATTENTIONS))
 _NORM = TypedSetting("norm", None, _per_type(
     NormSpec, {"batch_norm": ("eps", "momentum"), "layer_norm": ("eps",), "none": ()}))
 
@@ -363,6 +388,8 @@ def typed_setting(path: Path) -> TypedSetting | None:
     """What is typed at `path` (a mapping with a `type`, or its bare type name), if anything."""
     if path and path[-1] == "norm":
         return _NORM
+    if path and path[-1] == "attention":
+        return _ATTENTION
     return TYPED.get(tuple("*" if isinstance(p, int) else p for p in path))
 
 

@@ -7,7 +7,7 @@ patchify: kxk conv with stride k (with bias) -> optional norm (ConvNeXt).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
@@ -73,7 +73,7 @@ class DeepStem(_StemBase):
     width_settings: ClassVar[tuple[str, ...]] = ("widths",)
 
     type: Literal["deep"] = "deep"
-    widths: list[int] = Field(default=[32, 32, 64], min_length=1)
+    widths: list[Annotated[int, Field(gt=0)]] = Field(default=[32, 32, 64], min_length=1)
     """Width of each 3x3 conv; the first has stride 2. ResNet-50-C/D: [32, 32, 64]."""
     pool: Pool = "max"
     """`max`: 3x3 max-pool with stride 2 after the convs; `none`: no pool."""

@@ -8,9 +8,11 @@ import shlex
 import pytest
 
 import archspec
+from archspec.blocks.eca import EcaSpec
 from archspec.blocks.se import SqueezeExciteSpec
 from archspec.blocks.splat import SplatSpec
 from archspec.cli import main
+from archspec.spec import ScalingScopeSpec
 from conftest import ROOT
 
 PAGE = ROOT / "docs" / "blocks.md"
@@ -44,7 +46,7 @@ def test_page_has_examples():
     assert len(YAML) >= 5 and len(CONSOLE) >= 3
 
 
-@pytest.mark.parametrize("model", [SqueezeExciteSpec, SplatSpec])
+@pytest.mark.parametrize("model", [SqueezeExciteSpec, EcaSpec, SplatSpec, ScalingScopeSpec])
 def test_every_setting_is_documented(model):
     for field in model.model_fields:
         if field not in ("type", "norm", "activation"):
