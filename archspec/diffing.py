@@ -403,6 +403,35 @@ def _named_steps(fa: Features, fb: Features) -> list[Step]:
     return steps
 
 
+def block_steps(graph_a: ArchGraph, graph_b: ArchGraph, block_id: str) -> list[Step]:
+    """The named steps that apply to one block present in both networks: the catalog
+    evaluated on each side's block alone (as the only block of a network), so a diff figure
+    can label each changed block with the steps that changed it."""
+    fa = Features.of(_block_alone(graph_a, block_id))
+    fb = Features.of(_block_alone(graph_b, block_id))
+    return named_steps(fa, fb)
+
+
+def _block_alone(graph: ArchGraph, block_id: str) -> ArchGraph:
+    """A network holding one block of `graph` and nothing else: the block's nodes and groups
+    under its own stage, whose depth puts the block last (as in `Features.inner_widths`)."""
+    block = graph.groups[block_id]
+    inside = block_id + "."
+    stage_id = block_id.partition(".blocks.")[0]
+    stage = dataclasses.replace(graph.groups[stage_id], depth=(block.index or 0) + 1,
+                                children=("blocks",))
+    stages_id, _, local = stage_id.rpartition(".")
+    groups = {gid: g for gid, g in graph.groups.items()
+              if gid == block_id or gid.startswith(inside)}
+    groups[stage_id] = stage
+    groups[f"{stage_id}.blocks"] = dataclasses.replace(
+        graph.groups[f"{stage_id}.blocks"], children=(block_id.rpartition(".")[2],))
+    groups[stages_id] = dataclasses.replace(graph.groups[stages_id], children=(local,))
+    groups[""] = dataclasses.replace(graph.groups[""], children=(stages_id,))
+    nodes = tuple(n for n in graph.nodes if n.id.startswith(inside))
+    return ArchGraph(graph.name, graph.description, graph.input_shape, nodes, groups)
+
+
 def _explained(path: str, steps: list[Step]) -> bool:
     keys = {s.key for s in steps}
     keys |= _implied(keys)

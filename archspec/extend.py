@@ -26,6 +26,7 @@ __all__ = [
     "ENTRY_POINT_GROUP", "Activation", "BlockContext", "BlockSpecBase", "Builder", "Model",
     "NormSpec", "Problem", "ResidualSpec", "Shortcut", "SqueezeExciteSpec", "StepRule", "Tensor",
     "finish_residual", "flag", "format_path", "make_divisible", "nearest_divisor",
-    "plan_attention", "plan_se", "plan_shortcut", "presence_step", "register_block", "register_group_kind",
-    "register_kind", "register_step", "torch_container", "torch_layer", "toward",
+    "plan_attention", "plan_se", "plan_shortcut", "presence_step", "register_block",
+    "register_group_kind", "register_kind", "register_step", "torch_container", "torch_layer",
+    "toward",
 ]

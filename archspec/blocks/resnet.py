@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from fractions import Fraction
-from typing import Literal
+from typing import Callable, Literal
 
 from pydantic import Field
 
@@ -54,10 +54,18 @@ class BasicSpec(ResidualSpec):
     family = "ResNet basic"
 
     def plan(self, ctx: BlockContext) -> Tensor:
-        x, out = ctx.x, ctx.out_channels
-        y = ctx.conv_norm_act("1", x, out, 3, stride=ctx.stride)
-        y = ctx.conv_norm_act("2", y, out, 3, act=False, zero_init=True)
-        return finish_residual(ctx, y, x, self.shortcut, "act2", self)
+        return plan_basic(ctx, self, lambda x: ctx.conv_norm_act("1", x, ctx.out_channels, 3,
+                                                                 stride=ctx.stride))
+
+
+def plan_basic(ctx: BlockContext, spec: ResidualSpec, first: Callable[[Tensor], Tensor]
+               ) -> Tensor:
+    """The basic block around its first layer: `first(x)` (conv1 -> norm -> act, carrying the
+    block's stride; Selective Kernel puts its SK conv there), then 3x3 conv2 -> norm, then the
+    residual tail (`finish_residual`)."""
+    x = ctx.x
+    y = ctx.conv_norm_act("2", first(x), ctx.out_channels, 3, act=False, zero_init=True)
+    return finish_residual(ctx, y, x, spec.shortcut, "act2", spec)
 
 
 @register_block
@@ -88,6 +96,15 @@ class BottleneckSpec(ResidualSpec):
     def _check_width(self, ctx: BlockContext) -> list[Problem]:
         mid, exact = self.mid_channels(ctx.out_channels)
         path = format_path(ctx.path)
+        grouped = isinstance(self.groups, int) and self.groups > 1 \
+            and self.width_per_group is not None
+        if mid < 1 and grouped:
+            per_group = float(exact) / self.groups
+            return [Problem(None, f"{path}.width_per_group",
+                            f"expected at least 1 channel per group of the 3x3 conv, got "
+                            f"{per_group:g} (out_channels {ctx.out_channels} x bottleneck_ratio "
+                            f"{self.bottleneck_ratio} x width_per_group {self.width_per_group}"
+                            f" / 64)", "raise width_per_group, bottleneck_ratio or the width")]
         if mid < 1:
             return [Problem(None, f"{path}.bottleneck_ratio",
                             f"expected a 3x3 width of at least 1, got {float(exact):g} "
