@@ -148,7 +148,8 @@ def test_diff_names_the_step_both_ways():
 # ---- errors ---------------------------------------------------------------------------------
 
 # test_se's network (8 then 64 channels), with ECA instead of SE
-NET = SE_NET.replace("  se:\n    reduction: 32\n", "  attention:\n    type: eca\n    kernel_size: 4\n")
+NET = SE_NET.replace("  se:\n    reduction: 32\n",
+                     "  attention:\n    type: eca\n    kernel_size: 4\n")
 
 
 def _validate(tmp_path, text: str) -> tuple[int, str]:
