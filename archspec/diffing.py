@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .ir import ArchGraph, Group, Node
-from .kinds import group_kind
+from .kinds import KINDS, group_kind
 from .provenance import settings_of
 from .spec import Spec, load
 from .steps import StepRule, flag as _flag, registered, toward as _toward
@@ -279,9 +279,9 @@ def _heaviest_share(depths: tuple[int, ...]) -> float:
     return max(depths) / sum(depths) if depths else 0.0
 
 
-#: later = the direction the modernization papers went
-_ACTIVATION_ORDER = {"sigmoid": 0, "relu": 1, "relu6": 2, "hard_swish": 3, "silu": 4, "gelu": 5}
-_NORM_ORDER = {"batch_norm": 1, "layer_norm": 2}
+def _most_modern(kinds: tuple[str, ...], empty: int) -> int:
+    """The highest `Kind.modernity` among `kinds` (archspec.kinds), `empty` for none."""
+    return max((KINDS[k].modernity if k in KINDS else 0 for k in kinds), default=empty)
 
 
 def _tuple_text(value: Any) -> str:
@@ -328,7 +328,7 @@ STRUCTURAL: tuple[StepRule, ...] = (
                             f"{_tuple_text(fb.spatial_kernel)}"),
     StepRule("activation_swap", "activation swap", "activation swap",
              lambda f: f.activations,
-             _toward(lambda acts: max((_ACTIVATION_ORDER.get(a, 0) for a in acts), default=-1)),
+             _toward(lambda acts: _most_modern(acts, -1)),
              ("activation",),
              lambda fa, fb: f"{'/'.join(fa.activations) or 'none'} -> "
                             f"{'/'.join(fb.activations) or 'none'}"),
@@ -342,7 +342,7 @@ STRUCTURAL: tuple[StepRule, ...] = (
              lambda fa, fb: f"norms per block {fa.norms_per_block} -> {fb.norms_per_block}"),
     StepRule("norm_swap", "norm swap", "norm swap",
              lambda f: f.norms,
-             _toward(lambda norms: max((_NORM_ORDER.get(n, 0) for n in norms), default=0)),
+             _toward(lambda norms: _most_modern(norms, 0)),
              ("norm", ".conv_bias"),
              lambda fa, fb: f"{'/'.join(fa.norms) or 'none'} -> {'/'.join(fb.norms) or 'none'}"),
     StepRule("separate_downsampling", "separate downsampling layers",

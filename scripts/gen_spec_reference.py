@@ -117,7 +117,25 @@ def render() -> str:
     out += table(SqueezeExciteSpec, "SqueezeExciteSpec")
     for tag, model in ATTENTIONS.items():
         out += table(model, f"`{tag}`")
+    nested = _nested_models(BLOCKS.values(), (SqueezeExciteSpec, *ATTENTIONS.values()))
+    if nested:
+        out += ["## Other block settings with settings of their own", ""]
+        for model in nested:
+            out += table(model, model.__name__)
     return "\n".join(out).rstrip() + "\n"
+
+
+def _nested_models(models, listed) -> list[type[BaseModel]]:
+    """The models that block fields hold (`grn`, ...) and no table above shows, so their links
+    resolve (the norm and the attention attachments have their own tables)."""
+    found: dict[str, type[BaseModel]] = {}
+    for model in models:
+        for field in model.model_fields.values():
+            for arg in typing.get_args(field.annotation) or (field.annotation,):
+                if isinstance(arg, type) and issubclass(arg, BaseModel) \
+                        and arg is not NormSpec and arg not in listed:
+                    found.setdefault(arg.__name__, arg)
+    return [found[name] for name in sorted(found)]
 
 
 def main() -> int:

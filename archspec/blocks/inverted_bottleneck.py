@@ -14,6 +14,8 @@ model is this block with a few settings changed (specs/roadmap/resnet50_to_convn
 Layer names follow timm: depthwise in the middle (MobileNetV2) `conv_pw, norm1, act1, conv_dw,
 norm2, act2, conv_pwl, norm3`; depthwise first (ConvNeXt) `conv_dw, norm, act, mlp.fc1, mlp.norm1,
 mlp.act, mlp.fc2, mlp.norm2`; then `layer_scale` (parameter `gamma`), `drop_path`, `add`, `act_out`.
+A global response norm (`grn`, ConvNeXt V2, blocks/grn.py) is `grn` / `mlp.grn`, before the
+projection.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from ..errors import Problem, format_path
 from ..primitives import Tensor, nearest_divisor
 from .base import Activation, BlockContext, BlockSpecBase, NormSpec, register_block
 from .attachments import plan_attention
+from .grn import GlobalResponseNormSpec, plan_grn
 from .downsample import plan_shortcut
 
 
@@ -83,6 +86,10 @@ class InvertedBottleneckSpec(BlockSpecBase):
     """The two pointwise layers as 1x1 convs (`conv`) or as Linear layers over channels-last
     tensors (`linear`, ConvNeXt's fast path: permute, norm, Linear, act, Linear, permute back).
     Same parameters and MACs; `linear` needs `depthwise_position: first` and layer norm or none."""
+    grn: GlobalResponseNormSpec | None = None
+    """Global response norm on the input of the projection (the last pointwise layer): in ConvNeXt
+    V2, after the MLP's activation. `grn: {}` for the defaults; null (the default): none. Woo et
+    al. 2023; see `archspec/blocks/grn.py`."""
 
     @field_validator("kernel_size")
     @classmethod
@@ -207,6 +214,7 @@ class InvertedBottleneckSpec(BlockSpecBase):
             y = ctx.act_layer("act2", y)
         if self.se_position == "after_depthwise":  # EfficientNet: SE on the expanded width
             y = plan_attention(ctx, y, self)
+        y = plan_grn(ctx, y, self.grn)
         y = self._pointwise(ctx, "conv_pwl", y, d_out, followed_by_norm=every_norm)
         if every_norm:
             y = self._norm(ctx, "norm3", y, zero_init=residual)
@@ -230,6 +238,7 @@ class InvertedBottleneckSpec(BlockSpecBase):
                 if every_norm:
                     y = self._norm(ctx, "norm1", y, channels_last=channels_last)
                 y = ctx.act_layer("act", y)
+            y = plan_grn(ctx, y, self.grn)
             y = self._pointwise(ctx, "fc2", y, d_out, followed_by_norm=every_norm)
             if every_norm:
                 y = self._norm(ctx, "norm2", y, zero_init=residual, channels_last=channels_last)
