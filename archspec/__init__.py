@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from .errors import InternalError, Location, Problem, SpecError
 from .ir import ArchGraph, Feature, FeatureInfo, Group, Node
-from .spec import Spec, load
 # The module archspec.summary is loaded first, so the function `summary` below (the public API)
 # is what `archspec.summary` names; `from archspec.summary import ...` still finds the module.
 from . import summary as _summary_module  # noqa: F401  (light: no torch, no pydantic)
@@ -32,6 +31,15 @@ __all__ = ["ArchGraph", "Feature", "FeatureInfo", "Group", "InternalError", "Loc
            "Problem", "Spec", "SpecError", "build", "diff", "list_models", "load", "load_model",
            "load_weights", "modernize", "resolve", "save", "summary", "to_dot", "to_module",
            "to_networkx", "to_yaml"]
+
+
+def __getattr__(name: str) -> Any:
+    """`archspec.Spec` and `archspec.load` on first use: importing them builds the pydantic
+    models, which the commands answered from the summary cache never need."""
+    if name in ("Spec", "load"):
+        from . import spec as _spec_module
+        return getattr(_spec_module, name)
+    raise AttributeError(f"module 'archspec' has no attribute '{name}'")
 
 
 #: Keywords of `build` and `resolve` that mean what they mean in `timm.create_model`, and the
@@ -61,6 +69,7 @@ def _overrides(kwargs: dict[str, Any]) -> list[str]:
 def _spec(spec: "str | os.PathLike | Spec | ArchGraph", overrides: Sequence[str],
           kwargs: dict[str, Any]) -> "Spec | ArchGraph":
     """A loaded spec (with overrides applied), or the given Spec / ArchGraph as it is."""
+    from .spec import Spec, load
     if isinstance(spec, (Spec, ArchGraph)):
         if overrides or kwargs:
             raise TypeError("overrides need a spec file or zoo name, not a loaded "
@@ -113,6 +122,7 @@ def build(spec: "str | os.PathLike | Spec | ArchGraph", overrides: Sequence[str]
     else:
         model = _with_weights(graph, features_only, out_indices,
                               dict(checkpoint=weights, source=weights_source, strict=strict))
+    from .spec import Spec
     model.spec = loaded if isinstance(loaded, Spec) else None
     return model.to_deploy() if mode == "deploy" else model
 
@@ -164,6 +174,7 @@ def to_yaml(spec: "str | os.PathLike | Spec | nn.Module") -> str:
     `spec` of a module from `build`, a loaded Spec, or a file / zoo name. `load` reads it back
     to the same network."""
     import yaml
+    from .spec import Spec, load
     if not isinstance(spec, Spec):
         spec = getattr(spec, "spec", None) if hasattr(spec, "spec") else load(spec)
     if spec is None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .ir import ArchGraph, Group, Node
+from .kinds import KINDS, group_kind
 from .provenance import settings_of
 from .spec import Spec, load
 from .steps import StepRule, flag as _flag, registered, toward as _toward
@@ -108,7 +109,8 @@ def _block_groups(graph: ArchGraph) -> list[Group]:
 
 def _own_nodes(graph: ArchGraph, block: Group) -> list[Node]:
     """A block's main path in forward order: without its shortcut and without attention
-    internals: all of an SE group, and a split-attention group after its conv -> norm -> act
+    internals: all of an attachment's group (SE, ECA: `GroupKind.attachment`), and a
+    split-attention group after its conv -> norm -> act
     (that part is the block's kxk conv; the rest computes the attention)."""
     shortcut = f"{block.id}.downsample."
     attention = {g.id + ".": g.kind for g in graph.groups.values()
@@ -120,7 +122,7 @@ def _own_nodes(graph: ArchGraph, block: Group) -> list[Node]:
             continue
         prefix = next((p for p in attention if n.id.startswith(p)), None)
         if prefix is not None:
-            if attention[prefix] == "se" or prefix in main_done:
+            if group_kind(attention[prefix]).attachment or prefix in main_done:
                 continue
             if n.role == "activation":
                 main_done.add(prefix)
@@ -277,9 +279,9 @@ def _heaviest_share(depths: tuple[int, ...]) -> float:
     return max(depths) / sum(depths) if depths else 0.0
 
 
-#: later = the direction the modernization papers went
-_ACTIVATION_ORDER = {"sigmoid": 0, "relu": 1, "relu6": 2, "hard_swish": 3, "silu": 4, "gelu": 5}
-_NORM_ORDER = {"batch_norm": 1, "layer_norm": 2}
+def _most_modern(kinds: tuple[str, ...], empty: int) -> int:
+    """The highest `Kind.modernity` among `kinds` (archspec.kinds), `empty` for none."""
+    return max((KINDS[k].modernity if k in KINDS else 0 for k in kinds), default=empty)
 
 
 def _tuple_text(value: Any) -> str:
@@ -326,7 +328,7 @@ STRUCTURAL: tuple[StepRule, ...] = (
                             f"{_tuple_text(fb.spatial_kernel)}"),
     StepRule("activation_swap", "activation swap", "activation swap",
              lambda f: f.activations,
-             _toward(lambda acts: max((_ACTIVATION_ORDER.get(a, 0) for a in acts), default=-1)),
+             _toward(lambda acts: _most_modern(acts, -1)),
              ("activation",),
              lambda fa, fb: f"{'/'.join(fa.activations) or 'none'} -> "
                             f"{'/'.join(fb.activations) or 'none'}"),
@@ -340,7 +342,7 @@ STRUCTURAL: tuple[StepRule, ...] = (
              lambda fa, fb: f"norms per block {fa.norms_per_block} -> {fb.norms_per_block}"),
     StepRule("norm_swap", "norm swap", "norm swap",
              lambda f: f.norms,
-             _toward(lambda norms: max((_NORM_ORDER.get(n, 0) for n in norms), default=0)),
+             _toward(lambda norms: _most_modern(norms, 0)),
              ("norm", ".conv_bias"),
              lambda fa, fb: f"{'/'.join(fa.norms) or 'none'} -> {'/'.join(fb.norms) or 'none'}"),
     StepRule("separate_downsampling", "separate downsampling layers",
@@ -399,6 +401,35 @@ def _named_steps(fa: Features, fb: Features) -> list[Step]:
         steps.append(Step(rule.key, rule.name if forward else rule.reverse_name,
                           rule.describe(fa, fb), forward, toggle=rule.toggle))
     return steps
+
+
+def block_steps(graph_a: ArchGraph, graph_b: ArchGraph, block_id: str) -> list[Step]:
+    """The named steps that apply to one block present in both networks: the catalog
+    evaluated on each side's block alone (as the only block of a network), so a diff figure
+    can label each changed block with the steps that changed it."""
+    fa = Features.of(_block_alone(graph_a, block_id))
+    fb = Features.of(_block_alone(graph_b, block_id))
+    return named_steps(fa, fb)
+
+
+def _block_alone(graph: ArchGraph, block_id: str) -> ArchGraph:
+    """A network holding one block of `graph` and nothing else: the block's nodes and groups
+    under its own stage, whose depth puts the block last (as in `Features.inner_widths`)."""
+    block = graph.groups[block_id]
+    inside = block_id + "."
+    stage_id = block_id.partition(".blocks.")[0]
+    stage = dataclasses.replace(graph.groups[stage_id], depth=(block.index or 0) + 1,
+                                children=("blocks",))
+    stages_id, _, local = stage_id.rpartition(".")
+    groups = {gid: g for gid, g in graph.groups.items()
+              if gid == block_id or gid.startswith(inside)}
+    groups[stage_id] = stage
+    groups[f"{stage_id}.blocks"] = dataclasses.replace(
+        graph.groups[f"{stage_id}.blocks"], children=(block_id.rpartition(".")[2],))
+    groups[stages_id] = dataclasses.replace(graph.groups[stages_id], children=(local,))
+    groups[""] = dataclasses.replace(graph.groups[""], children=(stages_id,))
+    nodes = tuple(n for n in graph.nodes if n.id.startswith(inside))
+    return ArchGraph(graph.name, graph.description, graph.input_shape, nodes, groups)
 
 
 def _explained(path: str, steps: list[Step]) -> bool:

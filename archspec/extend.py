@@ -10,6 +10,7 @@ validate, build, render, diff, list and the schema to know it, even after archsp
 Names here are kept stable; everything else in the package may change between releases.
 """
 from .blocks import ENTRY_POINT_GROUP
+from .blocks.attachments import plan_attention
 from .blocks.base import BlockContext, BlockSpecBase, register_block
 from .blocks.downsample import Shortcut, plan_shortcut
 from .blocks.resnet import ResidualSpec, finish_residual
@@ -25,6 +26,7 @@ __all__ = [
     "ENTRY_POINT_GROUP", "Activation", "BlockContext", "BlockSpecBase", "Builder", "Model",
     "NormSpec", "Problem", "ResidualSpec", "Shortcut", "SqueezeExciteSpec", "StepRule", "Tensor",
     "finish_residual", "flag", "format_path", "make_divisible", "nearest_divisor",
-    "plan_se", "plan_shortcut", "presence_step", "register_block", "register_group_kind",
-    "register_kind", "register_step", "torch_container", "torch_layer", "toward",
+    "plan_attention", "plan_se", "plan_shortcut", "presence_step", "register_block",
+    "register_group_kind", "register_kind", "register_step", "torch_container", "torch_layer",
+    "toward",
 ]

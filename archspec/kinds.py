@@ -47,6 +47,9 @@ class Kind:
     and activations."""
     counts_acts: bool = False
     """Its output counts towards pycls's `acts` (convs, linear layers, spatial pools)."""
+    modernity: int = 0
+    """Norms and activations: the direction the modernization papers went (ReLU -> GELU,
+    batch norm -> layer norm); the diff names a swap toward a higher value a step forward."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ def register_kind(name: str, role: str, *, module: bool = True, display: str | N
                   symbol: str | None = None, torch: str | None = None,
                   inplace: bool = False, broadcast: bool = False,
                   quiet: bool | None = None, short: str | None = None,
-                  counts_acts: bool = False) -> Kind:
+                  counts_acts: bool = False, modernity: int = 0) -> Kind:
     """Declare a node kind (the fields are `Kind`'s). Its display name defaults to the name
     with spaces; it is `quiet` by default when its role is one of `QUIET_ROLES`."""
     if role not in ROLES:
@@ -85,7 +88,8 @@ def register_kind(name: str, role: str, *, module: bool = True, display: str | N
     if name in KINDS:
         raise RuntimeError(f"node kind '{name}' declared twice")
     kind = Kind(name, role, module, display or name.replace("_", " "), symbol, torch, inplace,
-                broadcast, role in QUIET_ROLES if quiet is None else quiet, short, counts_acts)
+                broadcast, role in QUIET_ROLES if quiet is None else quiet, short, counts_acts,
+                modernity)
     KINDS[name] = kind
     return kind
 
@@ -141,15 +145,16 @@ def activation_names() -> tuple[str, ...]:
 register_kind("input", "input", module=False)
 register_kind("conv2d", "conv", display="conv", counts_acts=True)
 register_kind("linear", "linear", counts_acts=True)
-register_kind("batch_norm", "norm", short="BN")
-register_kind("layer_norm", "norm", short="LN")
+register_kind("batch_norm", "norm", short="BN", modernity=1)
+register_kind("layer_norm", "norm", short="LN", modernity=2)
 # the activations `activation:` accepts, in the order the spec reference lists them
-register_kind("relu", "activation", torch="ReLU", inplace=True, short="ReLU")
-register_kind("relu6", "activation", torch="ReLU6", inplace=True, short="ReLU6")
-register_kind("gelu", "activation", torch="GELU", short="GELU")
-register_kind("silu", "activation", torch="SiLU", inplace=True, short="SiLU")
-register_kind("sigmoid", "activation", torch="Sigmoid", short="sigmoid")
-register_kind("hard_swish", "activation", torch="Hardswish", inplace=True, short="h-swish")
+register_kind("relu", "activation", torch="ReLU", inplace=True, short="ReLU", modernity=1)
+register_kind("relu6", "activation", torch="ReLU6", inplace=True, short="ReLU6", modernity=2)
+register_kind("gelu", "activation", torch="GELU", short="GELU", modernity=5)
+register_kind("silu", "activation", torch="SiLU", inplace=True, short="SiLU", modernity=4)
+register_kind("sigmoid", "activation", torch="Sigmoid", short="sigmoid", modernity=0)
+register_kind("hard_swish", "activation", torch="Hardswish", inplace=True, short="h-swish",
+              modernity=3)
 register_kind("max_pool", "pool", counts_acts=True)
 register_kind("avg_pool", "pool", counts_acts=True)
 register_kind("global_pool", "pool")

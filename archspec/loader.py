@@ -6,6 +6,7 @@ written, so an error found anywhere later (pydantic, resolve) points at the user
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import re
 import stat
@@ -30,6 +31,8 @@ class SourceMap:
     notes: list[MergeNote] = field(default_factory=list)
     #: Bases read from outside the first file's folder, for `validate` to show.
     outside: list[str] = field(default_factory=list)
+    #: Every file read (real paths, bases first): what the spec depends on.
+    files: list[str] = field(default_factory=list)
 
     def value(self, path: Path) -> Location | None:
         """Location of the value at `path`, or of its nearest written ancestor."""
@@ -119,20 +122,46 @@ class _TooDeep(Exception):
         self.mark = mark
 
 
-class SpecLoader(yaml.SafeLoader):
-    """PyYAML's safe loader with YAML 1.2 scalars: `1:1:3:1` stays a string (YAML 1.1 reads it as
-    the base-60 integer 219781), `yes`/`no`/`on`/`off` and dates stay strings, and `1e-6` is a
-    float. Composing stops at the nesting limit (PyYAML's composer recurses once per level)."""
+class _BoundedComposer(yaml.composer.Composer):
+    """PyYAML's composer, stopping at the nesting limit (it recurses once per level)."""
+
+    @functools.cached_property
+    def _max_depth(self) -> int:  # read once per document, not once per node
+        return LIMITS["depth"].value
 
     def compose_node(self, parent, index):  # noqa: D102 (PyYAML's hook)
         depth = getattr(self, "_depth", 0)
-        if depth >= LIMITS["depth"].value:
+        if depth >= self._max_depth:
             raise _TooDeep(self.peek_event().start_mark)
         self._depth = depth + 1
         try:
             return super().compose_node(parent, index)
         finally:
             self._depth = depth
+
+
+class SpecLoader(_BoundedComposer, yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2 scalars: `1:1:3:1` stays a string (YAML 1.1 reads it as
+    the base-60 integer 219781), `yes`/`no`/`on`/`off` and dates stay strings, and `1e-6` is a
+    float. Composing stops at the nesting limit."""
+
+
+if getattr(yaml, "__with_libyaml__", False):
+    from yaml.cyaml import CParser
+
+    class _FastSpecLoader(_BoundedComposer, CParser, yaml.constructor.SafeConstructor,
+                          yaml.resolver.Resolver):
+        """The same loader reading its events from libyaml's C parser (about 4x faster than
+        PyYAML's Python scanner and parser) while composing in Python, so the nesting bound
+        above still holds (libyaml's own composer would bypass it)."""
+
+        def __init__(self, stream):
+            CParser.__init__(self, stream)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+            yaml.composer.Composer.__init__(self)
+else:  # PyYAML built without libyaml: the pure-Python parser
+    _FastSpecLoader = SpecLoader
 
 
 SpecLoader.yaml_implicit_resolvers = {
@@ -153,6 +182,7 @@ SpecLoader.add_implicit_resolver(
     re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
                r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
     list("-+0123456789."))
+_FastSpecLoader.yaml_implicit_resolvers = SpecLoader.yaml_implicit_resolvers
 
 
 def safe_load(text: str, file: str = "<value>"):
@@ -189,11 +219,12 @@ class _Reader:
         self._values = 0
         self._max_values = LIMITS["values"].value
         self._max_entries = LIMITS["entries"].value
+        self._max_depth = LIMITS["depth"].value
 
     def read(self, node: yaml.Node, path: Path) -> Any:
         where = _loc(node.start_mark, self.file)
         self._values += 1
-        if len(path) >= LIMITS["depth"].value:  # a recursive alias (`a: &a [*a]`) nests forever
+        if len(path) >= self._max_depth:  # a recursive alias (`a: &a [*a]`) nests forever
             raise _Budget(LIMITS["depth"].problem(where, format_path(path[:3]) + "...",
                                                   f"values nested {len(path)} levels deep"))
         if self._values > self._max_values:
@@ -270,6 +301,18 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _compose(text: str) -> yaml.Node | None:
+    """The document's node tree, parsed by libyaml; a syntax error is reported as PyYAML's
+    Python parser words it ("expected ',' or ']', but got ':'" says what it found, where
+    libyaml says "did not find expected ',' or ']'")."""
+    try:
+        return yaml.compose(text, Loader=_FastSpecLoader)
+    except yaml.YAMLError:
+        if _FastSpecLoader is SpecLoader:
+            raise
+        return yaml.compose(text, Loader=SpecLoader)  # raises its own error
+
+
 def read_yaml(text: str, file: str, allow_empty: bool = False) -> tuple[Any, SourceMap]:
     """Parse one YAML document safely, keeping the location of every key and value. Bounded
     (`LIMITS`): size, nesting, entries per list, values after alias expansion."""
@@ -277,7 +320,7 @@ def read_yaml(text: str, file: str, allow_empty: bool = False) -> tuple[Any, Sou
     if len(text) > size.value:
         raise SpecError([size.problem(Location(file), "<file>", f"{len(text):,} characters")])
     try:
-        node = yaml.compose(text, Loader=SpecLoader)
+        node = _compose(text)
     except _TooDeep as exc:
         raise SpecError([LIMITS["depth"].problem(_loc(exc.mark, file), "<yaml>",
                                                  "values nested deeper")])
@@ -345,6 +388,7 @@ def load_file(path: str | os.PathLike, schema: Schema = lambda path: None,
                                  "remove `base:` from one of these files")])
     text = read_text(path, shown, _named_at)
     data, sources = read_yaml(text, shown)
+    sources.files.append(real)
     if not isinstance(data, dict):
         raise SpecError([Problem(sources.value(()) or Location(shown), "<spec>",
                                  f"expected a mapping of settings, got {type(data).__name__}",
@@ -368,6 +412,7 @@ def load_file(path: str | os.PathLike, schema: Schema = lambda path: None,
         raise SpecError([bases.problem(base_loc, "base", f"{len(_chain) + 2} files")])
     base_data, base_sources = load_file(base_path, schema, _chain + (real,), settings, base_loc)
     base_sources.outside += sources.outside
+    base_sources.files += sources.files
     top = os.path.dirname((_chain + (real,))[0])
     if _outside(top, base_path):
         base_sources.outside.append(

@@ -168,7 +168,7 @@ def _inverted_bottleneck(s: State, o: Options) -> list[tuple[str, dict]] | str:
         "kernel_size": 3, "depthwise_position": "middle", "norms": "after_every_conv",
         "activations": "after_expand_and_depthwise", "activation_after_add": True,
         "shortcut": old.shortcut, "conv_bias": "never"}
-    for key in ("norm", "activation", "se"):  # what the block carried over its family
+    for key in ("norm", "activation", "se", "attention"):  # what the block carried over its family
         if s.block.get(key) is not None:
             block[key] = copy.deepcopy(s.block[key])
     if s.block.get("groups", "depthwise") != "depthwise":  # a type change carries `groups` over
@@ -443,7 +443,7 @@ def _dotted(settings: dict, prefix: str = "") -> list[str]:
     out = []
     for key, value in settings.items():
         path = f"{prefix}.{key}" if prefix else key
-        if isinstance(value, dict) and key not in ("downsample", "init", "se", "norm"):
+        if isinstance(value, dict) and key not in ("downsample", "init", "se", "attention", "norm"):
             out += _dotted(value, path)
         else:
             out.append(f"{path}: {_flow(value)}")

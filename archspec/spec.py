@@ -16,6 +16,7 @@ import pydantic
 from pydantic import Field, PrivateAttr, TypeAdapter, field_validator, model_validator
 
 from .blocks import BLOCKS, DOWNSAMPLES, STEMS
+from .blocks.attachments import ATTENTIONS
 from .blocks.base import Activation, BlockSpecBase, Model, NormSpec, field_docs, on_register
 from .errors import Location, Path, Problem, SpecError, did_you_mean, format_path
 from .loader import SourceMap, apply_overrides, load_file
@@ -43,7 +44,7 @@ def _block_adapter() -> TypeAdapter:
 
 #: field name -> registry, for fields whose values are tagged by `type`.
 _TAGGED = {"block": ("block", BLOCKS), "stem": ("stem", STEMS),
-           "downsample": ("downsampling", DOWNSAMPLES)}
+           "downsample": ("downsampling", DOWNSAMPLES), "attention": ("attention", ATTENTIONS)}
 
 
 class InputSpec(Model):
@@ -382,6 +383,7 @@ TYPED: dict[tuple, TypedSetting] = {
     ("init",): TypedSetting("init", "kaiming_normal",
                             _per_type(InitSpec, {"kaiming_normal": (), "trunc_normal": ("std",)})),
 }
+_ATTENTION = TypedSetting("attention", None, _of_registry(ATTENTIONS))
 _NORM = TypedSetting("norm", None, _per_type(
     NormSpec, {"batch_norm": ("eps", "momentum"), "layer_norm": ("eps",), "none": ()}))
 
@@ -390,6 +392,8 @@ def typed_setting(path: Path) -> TypedSetting | None:
     """What is typed at `path` (a mapping with a `type`, or its bare type name), if anything."""
     if path and path[-1] == "norm":
         return _NORM
+    if path and path[-1] == "attention":
+        return _ATTENTION
     return TYPED.get(tuple("*" if isinstance(p, int) else p for p in path))
 
 

@@ -47,19 +47,15 @@ def family_of(graph: ArchGraph) -> str:
 
 def entry(path: str | os.PathLike, zoo_name: str | None = None) -> ZooEntry:
     """One row; a zoo spec's row is named by its zoo name (what `build` takes), with its file
-    relative to the zoo folder."""
-    from . import resolve
-    from .activations import training_memory
-    from .summary import MEMORY_BATCH, MEMORY_DTYPE
-    graph = resolve(path)
-    _, h, w = graph.input_shape
-    return ZooEntry(name=zoo_name or graph.name,
+    relative to the zoo folder. Read from the summary cache when the spec is unchanged
+    (archspec.summary_cache)."""
+    from .summary_cache import summary
+    row = summary(path)
+    return ZooEntry(name=zoo_name or row["name"],
                     file=f"{zoo_name}.yaml" if zoo_name else pathlib.Path(path).name,
-                    family=family_of(graph),
-                    params=graph.params, macs=graph.macs, acts=graph.acts,
-                    train_memory=training_memory(graph, MEMORY_BATCH, MEMORY_DTYPE).total,
-                    input_size=f"{h}x{w}",
-                    description=graph.description)
+                    family=row["family"], params=row["params"], macs=row["macs"],
+                    acts=row["acts"], train_memory=row["train_memory"],
+                    input_size=row["input_size"], description=row["description"])
 
 
 def list_models(pattern: "str | Sequence[str] | None" = None, *, roadmap: bool = False

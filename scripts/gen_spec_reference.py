@@ -18,6 +18,8 @@ from pydantic import BaseModel  # noqa: E402
 from pydantic_core import PydanticUndefined  # noqa: E402
 
 from archspec.blocks import BLOCKS, STEMS  # noqa: E402
+from archspec.blocks.attachments import ATTENTIONS  # noqa: E402
+from archspec.blocks.se import SqueezeExciteSpec  # noqa: E402
 from archspec.blocks.base import NormSpec, field_docs  # noqa: E402
 from archspec.spec import HeadSpec, InputSpec, Spec, StagesSpec  # noqa: E402
 
@@ -30,6 +32,9 @@ def type_name(ann) -> str:
         return type_name(typing.get_args(ann)[0])
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(ann)
+        if set(args) - {type(None)} == set(ATTENTIONS.values()):
+            return ("one of the [attention types](#attention-attachments-blockattentiontype)"
+                    + (" or null" if type(None) in args else ""))
         if all(isinstance(a, type) and issubclass(a, BaseModel) for a in args):
             return "one of the types below"
         return " or ".join(type_name(a) for a in args if a is not type(None)) + (
@@ -106,7 +111,31 @@ def render() -> str:
     out += ["## Blocks (`block.type`)", ""]
     for tag, model in sorted(BLOCKS.items()):
         out += table(model, f"`{tag}`")
+    out += ["## Attention attachments (`block.attention.type`)", "",
+            "`se:` on a block is short for `attention: {type: se, ...}`, with the same settings.",
+            ""]
+    out += table(SqueezeExciteSpec, "SqueezeExciteSpec")
+    for tag, model in ATTENTIONS.items():
+        out += table(model, f"`{tag}`")
+    nested = _nested_models(BLOCKS.values(), (SqueezeExciteSpec, *ATTENTIONS.values()))
+    if nested:
+        out += ["## Other block settings with settings of their own", ""]
+        for model in nested:
+            out += table(model, model.__name__)
     return "\n".join(out).rstrip() + "\n"
+
+
+def _nested_models(models, listed) -> list[type[BaseModel]]:
+    """The models that block fields hold (`grn`, ...) and no table above shows, so their links
+    resolve (the norm and the attention attachments have their own tables)."""
+    found: dict[str, type[BaseModel]] = {}
+    for model in models:
+        for field in model.model_fields.values():
+            for arg in typing.get_args(field.annotation) or (field.annotation,):
+                if isinstance(arg, type) and issubclass(arg, BaseModel) \
+                        and arg is not NormSpec and arg not in listed:
+                    found.setdefault(arg.__name__, arg)
+    return [found[name] for name in sorted(found)]
 
 
 def main() -> int:

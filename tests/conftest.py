@@ -4,10 +4,14 @@ from __future__ import annotations
 import functools
 import os
 import pathlib
+import tempfile
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+# validate and list remember valid specs' summaries (archspec/summary_cache.py): a fresh folder
+# per test session, inherited by the commands the tests start, never the user's own cache.
+os.environ["ARCHSPEC_CACHE_DIR"] = tempfile.mkdtemp(prefix="archspec-test-cache-")
 SPEC_DIR = ROOT / "specs"
 SPEC_FILES = sorted(p for p in SPEC_DIR.rglob("*.yaml"))
 

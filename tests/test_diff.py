@@ -247,8 +247,8 @@ def test_text_diff_collapses_identical_block_changes(capsys):
             assert f"(x{depth - 1})" in short
         else:
             assert f"  {stage.id}.blocks.0-{depth - 1}: " in short and f"(x{depth})" in short
-    assert "stages.2.blocks.1-5: 1\u00d71, 256 \u21d2 1\u00d71, 512; 3\u00d73, 256 \u21d2 " \
-        "3\u00d73, 512, g32 (x5)" in short
+    assert "stages.2.blocks.1-5: grouped convolution (ResNeXt), width change: 1\u00d71, 256 " \
+        "\u21d2 1\u00d71, 512; 3\u00d73, 256 \u21d2 3\u00d73, 512, g32 (x5)" in short
     assert cli.main(["diff", str(R50), str(x50), "--verbose"]) == 0
     verbose = capsys.readouterr().out
     assert len(short) < len(verbose) / 3
@@ -379,3 +379,48 @@ def test_render_with_the_pip_only_renderer(tmp_path, monkeypatch, capsys):
     added = {g.id for g in archspec.resolve(b).blocks} - {g.id for g in archspec.resolve(a).blocks}
     assert "A: resnet26d" in texts and "B: resnet50d" in texts
     assert 0 < texts.count("ADDED") <= len(added)
+
+
+@pytest.mark.parametrize("b, labelled, step", [
+    # ResNet-D changes only the first block of a strided stage (its shortcut gets the pool)
+    ("resnet50d", lambda g, blk: blk.index == 0 and blk.stride > 1, "avg-pool shortcut (ResNet-D)"),
+    ("seresnet50", lambda g, blk: True, "squeeze-and-excitation added"),
+    ("skresnet50", lambda g, blk: True, "selective kernel added"),
+])
+def test_each_changed_block_is_labelled_with_the_steps_that_changed_it(b, labelled, step):
+    """The named steps are evaluated on each block alone: a block carries a step's name exactly
+    when that block changed that way (text rows, JSON rows and the diff figure agree)."""
+    from archspec.commands.diff import block_changes, diff_figure
+    graph_a, graph_b = archspec.resolve(R50), archspec.resolve(b)
+    d = diff(R50, b)
+    rows = block_changes(d, graph_a, graph_b)
+    by_block = {owner: row for row in rows for owner in row["owners"]}
+    for block in graph_a.blocks:
+        want = labelled(graph_a, block)
+        row = by_block.get(block.id)
+        assert (row is not None and step in row["steps"]) == want, block.id
+        if want:
+            assert row["change"].startswith(", ".join(row["steps"]) + ": ")
+    dot = diff_figure(d, graph_a, graph_b, rows).source
+    assert dot.count(step) >= 1 + sum(labelled(graph_a, blk) for blk in graph_a.blocks
+                                      if blk.index == 0)
+
+
+def test_sections_and_implied_steps_are_labelled_with_the_network_step():
+    """A changed stem carries the stem step; a first block that lost its stride to separate
+    downsampling layers is labelled with that step, not with the stride placement it implies."""
+    from archspec.commands.diff import block_changes
+    graph_a, graph_b = archspec.resolve(R50), archspec.resolve("resnet50d")
+    rows = {o: r for r in block_changes(diff(R50, "resnet50d"), graph_a, graph_b)
+            for o in r["owners"]}
+    assert rows["stem"]["steps"] == ["deep stem (ResNet-C)"]
+    a = "roadmap/resnet50_to_convnext_t/12_layer_norm"
+    b = "roadmap/resnet50_to_convnext_t/13_separate_downsampling"
+    graph_a, graph_b = archspec.resolve(a), archspec.resolve(b)
+    d = diff(a, b)
+    assert {s.key for s in d.steps} == {"separate_downsampling", "layer_scale"}
+    rows = {o: r for r in block_changes(d, graph_a, graph_b) for o in r["owners"]}
+    assert rows["stages.1.blocks.0"]["steps"] == ["separate downsampling layers",
+                                                 "layer scale added"]
+    assert rows["stages.1.blocks.1"]["steps"] == ["layer scale added"]
+    assert rows["stages.1"]["steps"] == ["separate downsampling layers"]

@@ -3,19 +3,25 @@ planned in."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, Callable, ClassVar, Union
 
-from pydantic import field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from ..errors import Problem
-from .se import SqueezeExciteSpec, se_problems
+from . import eca, se  # noqa: F401  (register the attachments before the union is built)
+from .attachments import ATTENTIONS, AttentionSpecBase
+from .se import SqueezeExciteSpec, as_attention
 from .settings import Activation, Model, NormSpec, field_docs
 
 if TYPE_CHECKING:
     from ..primitives import Builder, Tensor
 
-__all__ = ["Activation", "BLOCKS", "BlockContext", "BlockSpecBase", "Model", "NormSpec",
-           "field_docs", "register_block"]
+#: `attention:`: one of the registered attachments, chosen by its `type`.
+AttentionSpec = Annotated[Union[tuple(ATTENTIONS.values())],  # type: ignore
+                          Field(discriminator="type")]
+
+__all__ = ["Activation", "AttentionSpec", "BLOCKS", "BlockContext", "BlockSpecBase", "Model",
+           "NormSpec", "field_docs", "register_block"]
 
 
 class BlockSpecBase(Model):
@@ -27,25 +33,41 @@ class BlockSpecBase(Model):
     activation: Activation | None = None
     """Activation inside the block. Default: the network's `activation`."""
     se: SqueezeExciteSpec | None = None
-    """Squeeze-and-excitation on the block's branch: `se: {reduction: 16}`, or `se: {}`
-    for the defaults; null (the default) leaves it out. Hu et al. 2018."""
+    """Squeeze-and-excitation on the block's branch, for short: `se: {reduction: 16}` (or
+    `se: {}` for the defaults) is `attention: {type: se, reduction: 16}`. Hu et al. 2018."""
+    attention: AttentionSpec | None = None
+    """The attention attachment on the block's branch, by `type`: `se`
+    (squeeze-and-excitation: `{type: se, reduction: 16}`) or `eca` (efficient channel
+    attention: `{type: eca}`, `{type: eca, kernel_size: 3}`); null (the default) leaves it
+    out. One per block: not together with `se:`."""
 
     #: Human name of the family, for summaries and diagrams.
     family: ClassVar[str] = ""
-    #: Whether `plan` places the `se` attachment (by calling `blocks.se.plan_se`). Families that
-    #: do not reject `se:` with a located error instead of ignoring it.
-    supports_se: ClassVar[bool] = False
+    #: Whether `plan` places the attention attachment (`se` or `attention`, by calling
+    #: `blocks.attachments.plan_attention`). Families that do not reject both with a located
+    #: error instead of ignoring them.
+    supports_attention: ClassVar[bool] = False
 
-    @field_validator("se")
+    @field_validator("se", "attention")
     @classmethod
-    def _se_placed(cls, value: Any) -> Any:
+    def _attention_placed(cls, value: Any, info: ValidationInfo) -> Any:
         # At validation, so that no family (whatever its `check`) can silently drop the setting.
-        if value is not None and not cls.supports_se:
+        if value is not None and not cls.supports_attention:
             tag = cls.model_fields["type"].default
-            placing = ", ".join(sorted(t for t, c in BLOCKS.items() if c.supports_se))
-            raise ValueError(f"no `se` on a '{tag}' block (this family does not place "
-                             f"squeeze-and-excitation; {placing} do)")
+            placing = ", ".join(sorted(t for t, c in BLOCKS.items() if c.supports_attention))
+            raise ValueError(f"no `{info.field_name}` on a '{tag}' block (this family does not "
+                             f"place an attention attachment; {placing} do)")
+        if value is not None and info.field_name == "attention" and info.data.get("se") is not None:
+            raise ValueError("`attention` or `se` (short for `attention: {type: se}`), not both: "
+                             "one attachment per block (`se: null` drops an inherited `se`)")
         return value
+
+    def attached(self) -> tuple[str, AttentionSpecBase | None]:
+        """The block's attention attachment and the setting it is written as (`attention`, or
+        `se` resolved into the same SE attachment as `attention: {type: se}`)."""
+        if self.se is not None:
+            return "se", as_attention(self.se)
+        return "attention", self.attention
 
     def plan(self, ctx: "BlockContext") -> "Tensor":
         """Record this block's layers with `ctx.builder` and return its output tensor."""
@@ -53,12 +75,17 @@ class BlockSpecBase(Model):
 
     def check(self, ctx: "BlockContext") -> list[Problem]:
         """Problems this block would have with these channels and stride. Families that add
-        checks extend `super().check(ctx)`, which covers the settings every block shares (`se`)."""
-        return se_problems(self.se, self.se_channels(ctx), ctx.path, ctx.x.channels)
+        checks extend `super().check(ctx)`, which covers the settings every block shares (the
+        attention attachment)."""
+        setting, attention = self.attached()
+        if attention is None:
+            return []
+        return attention.problems(self.attachment_channels(ctx), tuple(ctx.path) + (setting,),
+                                  ctx.x.channels)
 
-    def se_channels(self, ctx: "BlockContext") -> int:
-        """Width of the tensor the `se` attachment scales: the block's output by default (where
-        SE-ResNet puts it); a family that attaches it elsewhere overrides this."""
+    def attachment_channels(self, ctx: "BlockContext") -> int:
+        """Width of the tensor the attention attachment scales: the block's output by default
+        (where SE-ResNet puts it); a family that attaches it elsewhere overrides this."""
         return ctx.out_channels
 
 

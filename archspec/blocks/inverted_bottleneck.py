@@ -14,6 +14,8 @@ model is this block with a few settings changed (specs/roadmap/resnet50_to_convn
 Layer names follow timm: depthwise in the middle (MobileNetV2) `conv_pw, norm1, act1, conv_dw,
 norm2, act2, conv_pwl, norm3`; depthwise first (ConvNeXt) `conv_dw, norm, act, mlp.fc1, mlp.norm1,
 mlp.act, mlp.fc2, mlp.norm2`; then `layer_scale` (parameter `gamma`), `drop_path`, `add`, `act_out`.
+A global response norm (`grn`, ConvNeXt V2, blocks/grn.py) is `grn` / `mlp.grn`, before the
+projection.
 """
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ from pydantic import Field, field_validator
 from ..errors import Problem, format_path
 from ..primitives import Tensor, nearest_divisor
 from .base import Activation, BlockContext, BlockSpecBase, NormSpec, register_block
-from .se import plan_se
+from .attachments import plan_attention
+from .grn import GlobalResponseNormSpec, plan_grn
 from .downsample import plan_shortcut
 
 
@@ -35,7 +38,7 @@ class InvertedBottleneckSpec(BlockSpecBase):
 
     type: Literal["inverted_bottleneck"] = "inverted_bottleneck"
     family = "inverted bottleneck"
-    supports_se = True
+    supports_attention = True
 
     expand_ratio: float = Field(default=6, gt=0)
     """Expansion factor t: the width between the two pointwise layers is `expand_from` x t.
@@ -75,7 +78,7 @@ class InvertedBottleneckSpec(BlockSpecBase):
     convs, kept by the roadmap until BN -> LN) or `always`. A shortcut projection conv has a
     bias only with `always` or when the block has no norm (as the ConvNeXt authors' models)."""
     se_position: Literal["end", "after_depthwise"] = "end"
-    """Where the `se` attachment sits: at the `end` of the branch, after its last norm (as in
+    """Where the attention attachment (`se` or `attention`) sits: at the `end` of the branch, after its last norm (as in
     SE-ResNet), or `after_depthwise`, on the expanded width between the depthwise conv's
     activation and the projection (EfficientNet, MobileNetV3; needs `depthwise_position:
     middle`)."""
@@ -83,6 +86,10 @@ class InvertedBottleneckSpec(BlockSpecBase):
     """The two pointwise layers as 1x1 convs (`conv`) or as Linear layers over channels-last
     tensors (`linear`, ConvNeXt's fast path: permute, norm, Linear, act, Linear, permute back).
     Same parameters and MACs; `linear` needs `depthwise_position: first` and layer norm or none."""
+    grn: GlobalResponseNormSpec | None = None
+    """Global response norm on the input of the projection (the last pointwise layer): in ConvNeXt
+    V2, after the MLP's activation. `grn: {}` for the defaults; null (the default): none. Woo et
+    al. 2023; see `archspec/blocks/grn.py`."""
 
     @field_validator("kernel_size")
     @classmethod
@@ -110,8 +117,9 @@ class InvertedBottleneckSpec(BlockSpecBase):
         return self.expanded_channels(in_channels, out_channels)[0] if self.has_expansion() \
             else in_channels
 
-    def se_channels(self, ctx: BlockContext) -> int:
-        """SE gates the output, or the depthwise conv's width with `se_position: after_depthwise`."""
+    def attachment_channels(self, ctx: BlockContext) -> int:
+        """The attachment (SE, ECA) gates the output, or the depthwise conv's width with
+        `se_position: after_depthwise`."""
         if self.se_position == "after_depthwise":
             return self.spatial_width(ctx.x.channels, ctx.out_channels)
         return ctx.out_channels
@@ -120,7 +128,7 @@ class InvertedBottleneckSpec(BlockSpecBase):
         path = format_path(ctx.path)
         d_in, d_out = ctx.x.channels, ctx.out_channels
         mid, exact = self.expanded_channels(d_in, d_out)
-        problems = super().check(ctx)  # the shared settings (se)
+        problems = super().check(ctx)  # the shared settings (the attention attachment)
         if self.has_expansion() and mid < 1:
             problems.append(Problem(
                 None, f"{path}.expand_ratio",
@@ -137,7 +145,7 @@ class InvertedBottleneckSpec(BlockSpecBase):
                 f"{ctx.stage} block {ctx.index}), got {self.groups}",
                 f"groups: {nearest_divisor(width, self.groups)}, or groups: depthwise, or change "
                 f"expand_ratio"))
-        if self.se is not None and self.se_position == "after_depthwise" \
+        if self.attached()[1] is not None and self.se_position == "after_depthwise" \
                 and self.depthwise_position != "middle":
             problems.append(Problem(
                 None, f"{path}.se_position",
@@ -173,10 +181,10 @@ class InvertedBottleneckSpec(BlockSpecBase):
             y = self._depthwise_first(ctx, x, mid, d_out, residual)
         else:
             y = self._depthwise_middle(ctx, x, mid, d_out, residual)
-        # squeeze-and-excitation: the branch is channels-first here, after its last norm and
-        # before layer scale, drop path and the addition (SE-ResNet's place)
+        # the attention attachment (SE, ECA): the branch is channels-first here, after its last
+        # norm and before layer scale, drop path and the addition (SE-ResNet's place)
         if self.se_position == "end":
-            y = plan_se(ctx, y, self.se)
+            y = plan_attention(ctx, y, self)
         if self.layer_scale_init is not None:
             y = b.layer_scale("layer_scale", y, self.layer_scale_init)
         if not residual:  # MobileNetV2: a block that changes shape has no shortcut
@@ -205,7 +213,8 @@ class InvertedBottleneckSpec(BlockSpecBase):
         if self.activations == "after_expand_and_depthwise":
             y = ctx.act_layer("act2", y)
         if self.se_position == "after_depthwise":  # EfficientNet: SE on the expanded width
-            y = plan_se(ctx, y, self.se)
+            y = plan_attention(ctx, y, self)
+        y = plan_grn(ctx, y, self.grn)
         y = self._pointwise(ctx, "conv_pwl", y, d_out, followed_by_norm=every_norm)
         if every_norm:
             y = self._norm(ctx, "norm3", y, zero_init=residual)
@@ -229,6 +238,7 @@ class InvertedBottleneckSpec(BlockSpecBase):
                 if every_norm:
                     y = self._norm(ctx, "norm1", y, channels_last=channels_last)
                 y = ctx.act_layer("act", y)
+            y = plan_grn(ctx, y, self.grn)
             y = self._pointwise(ctx, "fc2", y, d_out, followed_by_norm=every_norm)
             if every_norm:
                 y = self._norm(ctx, "norm2", y, zero_init=residual, channels_last=channels_last)

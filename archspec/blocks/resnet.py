@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from fractions import Fraction
-from typing import Literal
+from typing import Callable, Literal
 
 from pydantic import Field
 
@@ -16,14 +16,14 @@ from ..errors import Problem, format_path
 from ..primitives import Tensor, nearest_divisor
 from .base import BlockContext, BlockSpecBase, register_block
 from .downsample import Shortcut, plan_shortcut
-from .se import SqueezeExciteSpec, plan_se
+from .attachments import HasAttention, plan_attention
 
 
 class ResidualSpec(BlockSpecBase):
     """Base of the ResNet-style families (basic, bottleneck, splat, Selective Kernel): a branch
-    ending in `finish_residual`, which places `se` and the shortcut."""
+    ending in `finish_residual`, which places the attention attachment and the shortcut."""
 
-    supports_se = True  # `finish_residual` places it
+    supports_attention = True  # `finish_residual` places it
 
     shortcut: Shortcut = "projection"
     """How the shortcut changes shape when a block does: `projection` (strided 1x1 conv + norm)
@@ -31,12 +31,14 @@ class ResidualSpec(BlockSpecBase):
 
 
 def finish_residual(ctx: BlockContext, y: Tensor, x: Tensor, kind: Shortcut, last_act: str,
-                    se: SqueezeExciteSpec | None = None) -> Tensor:
+                    spec: HasAttention | None = None) -> Tensor:
     """End of a residual block, shared by the ResNet-style families: `y` is the branch output
-    after its last norm, `x` the block input. Records [SE `se`] -> [drop path] -> `add` of the
-    shortcut (identity, or `kind` when the shape changes) -> activation `last_act`."""
+    after its last norm, `x` the block input. Records [the attention attachment of `spec` (SE,
+    ECA)] -> [drop path] -> `add` of the shortcut (identity, or `kind` when the shape changes)
+    -> activation `last_act`."""
     b = ctx.builder
-    y = plan_se(ctx, y, se)  # after the last norm, before drop path and the addition (SENet)
+    if spec is not None:  # after the last norm, before drop path and the addition (SENet)
+        y = plan_attention(ctx, y, spec)
     if ctx.drop_path_rate > 0:
         y = b.drop_path("drop_path", y, ctx.drop_path_rate)
     shortcut = plan_shortcut(ctx, x, kind)
@@ -52,10 +54,18 @@ class BasicSpec(ResidualSpec):
     family = "ResNet basic"
 
     def plan(self, ctx: BlockContext) -> Tensor:
-        x, out = ctx.x, ctx.out_channels
-        y = ctx.conv_norm_act("1", x, out, 3, stride=ctx.stride)
-        y = ctx.conv_norm_act("2", y, out, 3, act=False, zero_init=True)
-        return finish_residual(ctx, y, x, self.shortcut, "act2", self.se)
+        return plan_basic(ctx, self, lambda x: ctx.conv_norm_act("1", x, ctx.out_channels, 3,
+                                                                 stride=ctx.stride))
+
+
+def plan_basic(ctx: BlockContext, spec: ResidualSpec, first: Callable[[Tensor], Tensor]
+               ) -> Tensor:
+    """The basic block around its first layer: `first(x)` (conv1 -> norm -> act, carrying the
+    block's stride; Selective Kernel puts its SK conv there), then 3x3 conv2 -> norm, then the
+    residual tail (`finish_residual`)."""
+    x = ctx.x
+    y = ctx.conv_norm_act("2", first(x), ctx.out_channels, 3, act=False, zero_init=True)
+    return finish_residual(ctx, y, x, spec.shortcut, "act2", spec)
 
 
 @register_block
@@ -86,6 +96,15 @@ class BottleneckSpec(ResidualSpec):
     def _check_width(self, ctx: BlockContext) -> list[Problem]:
         mid, exact = self.mid_channels(ctx.out_channels)
         path = format_path(ctx.path)
+        grouped = isinstance(self.groups, int) and self.groups > 1 \
+            and self.width_per_group is not None
+        if mid < 1 and grouped:
+            per_group = float(exact) / self.groups
+            return [Problem(None, f"{path}.width_per_group",
+                            f"expected at least 1 channel per group of the 3x3 conv, got "
+                            f"{per_group:g} (out_channels {ctx.out_channels} x bottleneck_ratio "
+                            f"{self.bottleneck_ratio} x width_per_group {self.width_per_group}"
+                            f" / 64)", "raise width_per_group, bottleneck_ratio or the width")]
         if mid < 1:
             return [Problem(None, f"{path}.bottleneck_ratio",
                             f"expected a 3x3 width of at least 1, got {float(exact):g} "
@@ -108,7 +127,7 @@ class BottleneckSpec(ResidualSpec):
         y = ctx.conv_norm_act("1", x, mid, 1, stride=stride1)
         y = ctx.conv_norm_act("2", y, mid, 3, stride=stride2, groups=groups)
         y = ctx.conv_norm_act("3", y, out, 1, act=False, zero_init=True)
-        return finish_residual(ctx, y, x, self.shortcut, "act3", self.se)
+        return finish_residual(ctx, y, x, self.shortcut, "act3", self)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -4,36 +4,39 @@ SE(C): global average pool -> 1x1 conv C -> C/r (bias) -> act -> 1x1 conv C/r ->
 -> scale the C channels of the input. On a residual branch it sits after the last norm and before
 drop path and the addition (SE-ResNet, SE-ResNeXt; timm's `attn_layer='se'`).
 
-Written `se: {reduction: 16}` on any block spec. A family calls `plan_se(ctx, y, spec.se)` at the
-end of its branch; `BlockSpecBase.check` reports an SE that has no channels to squeeze.
+Written `attention: {type: se, reduction: 16}` on any block spec whose family has a place for
+an attachment, or `se: {reduction: 16}` for short (the same layers). The family calls
+`attachments.plan_attention` at the end of its branch; `BlockSpecBase.check` reports an SE that
+has no channels to squeeze.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from ..errors import Location, Problem, SpecError, format_path
+from ..errors import Problem, format_path
 from ..kinds import register_group_kind
 from ..lower.registry import torch_container
 from ..primitives import make_divisible
 from ..steps import presence_step, register_step
-from .settings import Activation, Model
+from .attachments import AttentionSpecBase, gating_container, plan_attention, register_attention
+from .settings import Activation
 
 register_group_kind("se", "attention", "squeeze-excite", token="SE",
                     label=("{in_channels}\u2192{conv_out}",), attachment=True)
-register_step(presence_step("se", "squeeze-and-excitation", group_kind="se", explains=(".se",)))
+register_step(presence_step("se", "squeeze-and-excitation", group_kind="se",
+                            explains=(".se", ".attention")))
 
 if TYPE_CHECKING:
     from ..primitives import Tensor
     from .base import BlockContext
 
 
-class SqueezeExciteSpec(Model):
+class SqueezeExciteSpec(AttentionSpecBase):
     """Squeeze-and-excitation on the block's output channels C: C -> C/r -> C, then a sigmoid
-    gate scales each channel. Written `se: {reduction: 16}` (or `se: {}` for the defaults)."""
+    gate scales each channel. Written `attention: {type: se, reduction: 16}`, or for short
+    `se: {reduction: 16}` (`se: {}` for the defaults)."""
 
     reduction: float = Field(default=16, ge=1)
     """r: the squeezed width is C / r before rounding (16 in SENet); at least 1 (SE squeezes)."""
@@ -47,6 +50,54 @@ class SqueezeExciteSpec(Model):
     """The width C that C / r is taken from: `gated` (the channels SE scales, SENet) or
     `block_input` (the block's input width, wherever SE sits: EfficientNet's `se_ratio` 0.25 of
     the input width inside the expanded block, i.e. `reduction: 4, divisor: 1`)."""
+
+    def problems(self, channels: int, path: tuple, block_input: int | None = None
+                 ) -> list[Problem]:
+        """A squeeze that leaves no channel, or is wider than the `channels` it gates."""
+        width, exact = squeeze_width(channels, self, block_input)
+        base = _squeezed(channels, self, block_input)
+        if exact < 1:
+            return [Problem(None, format_path(tuple(path) + ("reduction",)),
+                            f"expected a reduction of at most {base} (the block's {base} "
+                            f"channels / reduction must leave at least 1 channel), got "
+                            f"{self.reduction:g}",
+                            f"{_working_setting(self, base)}, or remove `{path[-1]}` from "
+                            f"this block")]
+        if width > channels:
+            unrounded = max(1, int(exact + 0.5))
+            return [Problem(None, format_path(tuple(path) + ("divisor",)),
+                            f"expected a squeezed width of at most the block's {channels} "
+                            f"channels, got {width} ({base} / {self.reduction:g} = {exact:g} "
+                            f"rounded to a multiple of {self.divisor})",
+                            f"divisor: 1 (width {unrounded}), or remove `{path[-1]}` from this "
+                            f"block")]
+        return []
+
+    def plan(self, ctx: "BlockContext", x: "Tensor") -> "Tensor":
+        """Record the SE layers on `x` as a group `se` of kind `se` (pool, fc1, act, fc2, gate,
+        then the `mul` that scales `x`) and return the scaled tensor."""
+        b = ctx.builder
+        width, exact = squeeze_width(x.channels, self, ctx.x.channels)
+        if width != exact:
+            b.note(f"squeeze-and-excitation width {_squeezed(x.channels, self, ctx.x.channels)} "
+                   f"/ {self.reduction:g} = {exact:g} rounded to {width} (multiple of "
+                   f"{self.divisor})")
+        with b.group("se", "se", x, channels=x.channels, squeeze_channels=width,
+                     reduction=self.reduction):
+            s = b.global_pool("pool", x, "avg", flatten=False)
+            s = b.conv("fc1", s, width, 1, bias=True)
+            if self.activation != "none":
+                s = b.act("act", s, self.activation)
+            s = b.conv("fc2", s, x.channels, 1, bias=True)
+            s = b.act("gate", s, "sigmoid")
+            return b.mul("mul", x, s)
+
+
+@register_attention
+class SqueezeExciteAttention(SqueezeExciteSpec):
+    """Squeeze-and-excitation as `attention: {type: se, ...}`: the settings of `se:`."""
+
+    type: Literal["se"] = "se"
 
 
 def squeeze_width(channels: int, se: SqueezeExciteSpec,
@@ -65,30 +116,6 @@ def _squeezed(channels: int, se: SqueezeExciteSpec, block_input: int | None) -> 
     return block_input if se.squeeze_from == "block_input" and block_input else channels
 
 
-def se_problems(se: SqueezeExciteSpec | None, channels: int, path: tuple,
-                block_input: int | None = None) -> list[Problem]:
-    """Problems of an SE attachment on `channels` channels (none when `se` is absent)."""
-    if se is None:
-        return []
-    width, exact = squeeze_width(channels, se, block_input)
-    where = format_path(tuple(path) + ("se", "reduction"))
-    base = _squeezed(channels, se, block_input)
-    if exact < 1:
-        return [Problem(None, where,
-                        f"expected a reduction of at most {base} (the block's {base} "
-                        f"channels / reduction must leave at least 1 channel), got "
-                        f"{se.reduction:g}",
-                        f"{_working_setting(se, base)}, or remove `se` from this block")]
-    if width > channels:
-        unrounded = max(1, int(exact + 0.5))
-        return [Problem(None, format_path(tuple(path) + ("se", "divisor")),
-                        f"expected a squeezed width of at most the block's {channels} channels, "
-                        f"got {width} ({base} / {se.reduction:g} = {exact:g} rounded to a "
-                        f"multiple of {se.divisor})",
-                        f"divisor: 1 (width {unrounded}), or remove `se` from this block")]
-    return []
-
-
 def _working_setting(se: SqueezeExciteSpec, channels: int) -> str:
     """A reduction (and divisor, if needed) that this many channels accept."""
     reduction = min(16, channels)
@@ -98,66 +125,33 @@ def _working_setting(se: SqueezeExciteSpec, channels: int) -> str:
     return f"reduction: {reduction} with divisor: 1"
 
 
-def plan_se(ctx: "BlockContext", x: "Tensor", se: SqueezeExciteSpec | None,
-            name: str = "se") -> "Tensor":
-    """Record the SE layers on `x` as a group of kind `se` (pool, fc1, act, fc2, gate, then the
-    `mul` that scales `x`) and return the scaled tensor; `x` itself when `se` is None.
+def as_attention(se: SqueezeExciteSpec) -> SqueezeExciteAttention:
+    """The `se:` shorthand resolved: the same settings as `attention: {type: se, ...}`."""
+    return SqueezeExciteAttention(**dict(se))
 
-    Call it at the end of a residual branch, after the last norm and before drop path."""
+
+def plan_se(ctx: "BlockContext", x: "Tensor", se: SqueezeExciteSpec | None) -> "Tensor":
+    """SE from an `se:` value alone (`archspec.extend`'s earlier API): `x` itself when `se` is
+    None. A family should call `attachments.plan_attention(ctx, y, self)` instead, which places
+    whichever attachment the block has (`se:` or `attention:`)."""
     if se is None:
         return x
-    b = ctx.builder
-    problems = se_problems(se, x.channels, ctx.path, ctx.x.channels)
-    if problems:  # a family whose `check` skipped `super().check`: still a located user error
-        raise SpecError([Problem(_location(b.source), p.path, p.message, p.hint)
-                         for p in problems])
-    width, exact = squeeze_width(x.channels, se, ctx.x.channels)
-    if width != exact:
-        b.note(f"squeeze-and-excitation width {_squeezed(x.channels, se, ctx.x.channels)} / "
-               f"{se.reduction:g} = {exact:g} "
-               f"rounded to {width} (multiple of {se.divisor})")
-    with b.group(name, "se", x, channels=x.channels, squeeze_channels=width,
-                 reduction=se.reduction):
-        s = b.global_pool("pool", x, "avg", flatten=False)
-        s = b.conv("fc1", s, width, 1, bias=True)
-        if se.activation != "none":
-            s = b.act("act", s, se.activation)
-        s = b.conv("fc2", s, x.channels, 1, bias=True)
-        s = b.act("gate", s, "sigmoid")
-        return b.mul("mul", x, s)
+    return plan_attention(ctx, x, _Only(se))
 
 
-def _location(source: str | None) -> Location | None:
-    """Builder.source ('file:line:col') back into a Location."""
-    if not source:
-        return None
-    parts = source.rsplit(":", 2)
-    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
-        return Location(parts[0], int(parts[1]), int(parts[2]))
-    return Location(source)
+class _Only:
+    """A stand-in block spec whose only attachment is the `se:` value given."""
+
+    def __init__(self, se: SqueezeExciteSpec):
+        self.se = se
+
+    def attached(self) -> tuple[str, AttentionSpecBase]:
+        return "se", as_attention(self.se)
 
 
 @torch_container("se")
 def _squeeze_excite_module() -> type:
     """The torch container of an `se` group (imports torch: runs when a module is built)."""
-    import torch
-    from torch import nn
-
-    from ..lower.torch import add_children, module_children
-
-    class SqueezeExcite(nn.Module):
-        """x * gate(fc2(act(fc1(pool(x))))): Hu et al. 2018. Children as the IR lists them
-        (pool, fc1, act, fc2, gate); the final `mul` is this forward's product."""
-
-        def __init__(self, group, graph):
-            super().__init__()
-            add_children(self, group, graph)
-            self._squeeze = module_children(group, graph, group.children)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            scale = x
-            for name in self._squeeze:
-                scale = getattr(self, name)(scale)
-            return x * scale
-
-    return SqueezeExcite
+    return gating_container(
+        "SqueezeExcite", "x * gate(fc2(act(fc1(pool(x))))): Hu et al. 2018. Children as the IR "
+        "lists them (pool, fc1, act, fc2, gate); the final `mul` is this forward's product.")

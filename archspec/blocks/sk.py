@@ -26,7 +26,7 @@ from ..lower.registry import torch_container
 from ..primitives import Tensor, make_divisible, nearest_divisor
 from ..steps import presence_step, register_step
 from .base import BlockContext, register_block
-from .resnet import BottleneckSpec, ResidualSpec, finish_residual
+from .resnet import BottleneckSpec, ResidualSpec, finish_residual, plan_basic
 
 register_kind("channel_slice", "slice", module=False, display="channel slice")
 register_group_kind("selective_kernel", "attention", "selective kernel")
@@ -122,10 +122,8 @@ class SelectiveKernelBasicSpec(_SelectiveKernelSpec):
         return super().check(ctx) + self.sk_problems(ctx, ctx.x.channels, ctx.out_channels, 1)
 
     def plan(self, ctx: BlockContext) -> Tensor:
-        x, out = ctx.x, ctx.out_channels
-        y = self.plan_selective_kernel(ctx, "conv1", x, out, ctx.stride)
-        y = ctx.conv_norm_act("2", y, out, 3, act=False, zero_init=True)
-        return finish_residual(ctx, y, x, self.shortcut, "act2", self.se)
+        return plan_basic(ctx, self, lambda x: self.plan_selective_kernel(
+            ctx, "conv1", x, ctx.out_channels, ctx.stride))
 
 
 @register_block
@@ -165,7 +163,7 @@ class SelectiveKernelBottleneckSpec(_SelectiveKernelSpec):
         y = ctx.conv_norm_act("1", x, mid, 1)
         y = self.plan_selective_kernel(ctx, "conv2", y, mid, ctx.stride, self.groups)
         y = ctx.conv_norm_act("3", y, out, 1, act=False, zero_init=True)
-        return finish_residual(ctx, y, x, self.shortcut, "act3", self.se)
+        return finish_residual(ctx, y, x, self.shortcut, "act3", self)
 
 
 @torch_container("selective_kernel")

@@ -136,7 +136,7 @@ class SplatSpec(ResidualSpec):
         if avd and not self.avd_first:
             y = b.avg_pool("avd_last", y, kernel_size=3, stride=ctx.stride, padding=1)
         y = ctx.conv_norm_act("3", y, out, 1, act=False, zero_init=True)
-        return finish_residual(ctx, y, x, self.shortcut, "act3", self.se)
+        return finish_residual(ctx, y, x, self.shortcut, "act3", self)
 
     def plan_split_attention(self, ctx: BlockContext, name: str, x: Tensor, width: int,
                              stride: int, kernel_size: int = 3) -> Tensor:

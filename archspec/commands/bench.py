@@ -10,37 +10,51 @@ from .common import add_spec_args
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    import torch
-
-    from .. import resolve
-    from ..lower.torch import to_module
-    from ..summary import human
-    from ..timing import (BenchError, StepConfig, StepRunner, Timings, check_config, human_bytes,
-                          peak_memory, progress, reset_peak_memory)
-
-    cfg = StepConfig(mode=args.mode, batch=args.batch, size=args.size or 0, device=args.device,
-                     amp=args.amp, channels_last=args.channels_last, compile=args.compile)
+    from ..timing import BenchError
     try:
-        if args.steps < 1 or args.warmup < 0:
-            raise BenchError("--steps" if args.steps < 1 else "--warmup",
-                             f"expected at least {1 if args.steps < 1 else 0}, got "
-                             f"{args.steps if args.steps < 1 else args.warmup}",
-                             "e.g. --warmup 3 --steps 20")
-        overrides = list(args.overrides)
-        if args.size:
-            overrides.append(f"input.image_size={args.size}")
-        graph = resolve(args.spec, overrides)  # spec errors first: they exit 2 with a location
-        size = graph.input_shape[1]
-        if graph.input_shape[1] != graph.input_shape[2]:
-            raise BenchError("--size", f"the spec's input is {graph.input_shape[1]}x"
-                             f"{graph.input_shape[2]}; bench feeds square images",
-                             "give --size S to bench at SxS")
-        cfg = StepConfig(**{**cfg.__dict__, "size": size})
-        check_config(cfg)
+        graph, cfg = _prepare(args)
     except BenchError as exc:
         print(exc, file=sys.stderr)
         return 2
+    result = _measure(args, graph, cfg)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        _print(result, args, graph, cfg)
+    return 0
 
+
+def _prepare(args: argparse.Namespace):
+    """The resolved spec and the step configuration; spec errors first (they exit 2 with a
+    location), then bench's own (BenchError)."""
+    from .. import resolve
+    from ..timing import BenchError, StepConfig, check_config
+    if args.steps < 1 or args.warmup < 0:
+        raise BenchError("--steps" if args.steps < 1 else "--warmup",
+                         f"expected at least {1 if args.steps < 1 else 0}, got "
+                         f"{args.steps if args.steps < 1 else args.warmup}",
+                         "e.g. --warmup 3 --steps 20")
+    overrides = list(args.overrides)
+    if args.size:
+        overrides.append(f"input.image_size={args.size}")
+    graph = resolve(args.spec, overrides)
+    if graph.input_shape[1] != graph.input_shape[2]:
+        raise BenchError("--size", f"the spec's input is {graph.input_shape[1]}x"
+                         f"{graph.input_shape[2]}; bench feeds square images",
+                         "give --size S to bench at SxS")
+    cfg = StepConfig(mode=args.mode, batch=args.batch, size=graph.input_shape[1],
+                     device=args.device, amp=args.amp, channels_last=args.channels_last,
+                     compile=args.compile)
+    check_config(cfg)
+    return graph, cfg
+
+
+def _measure(args: argparse.Namespace, graph, cfg) -> dict:
+    """Warm-up and timed steps of the built module, with progress on stderr; the result row."""
+    import torch
+
+    from ..lower.torch import to_module
+    from ..timing import StepRunner, Timings, peak_memory, progress, reset_peak_memory
     torch.manual_seed(cfg.seed)
     runner = StepRunner(to_module(graph), cfg, in_channels=graph.input_shape[0])
     progress(f"bench: {graph.name}: {cfg.describe()}; {args.warmup} warm-up + {args.steps} "
@@ -55,8 +69,7 @@ def run(args: argparse.Namespace) -> int:
         timings.times.append(runner.timed_step())
         progress(f"bench: step {i + 1}/{args.steps}: {timings.times[-1] * 1e3:.1f} ms")
     memory, memory_kind = peak_memory(cfg.device)
-
-    result = {
+    return {
         "spec": args.spec, "name": graph.name, "params": graph.params, "macs": graph.macs,
         **{k: v for k, v in cfg.__dict__.items() if k != "seed"},
         "device_name": (torch.cuda.get_device_name() if cfg.device == "cuda" else "cpu"),
@@ -64,19 +77,21 @@ def run(args: argparse.Namespace) -> int:
         "warmup": args.warmup, "steps": args.steps, **timings.as_dict(),
         "peak_memory_bytes": memory, "peak_memory_kind": memory_kind,
     }
-    if args.json:
-        print(json.dumps(result, indent=2))
-        return 0
+
+
+def _print(result: dict, args: argparse.Namespace, graph, cfg) -> None:
+    from ..summary import human
+    from ..timing import human_bytes
     ms = {k: result[k] * 1e3 for k in ("median_s", "min_s", "max_s")}
     print(f"{graph.name}: {cfg.describe()}")
-    print(f"  device       {result['device_name']}, torch {torch.__version__}"
+    print(f"  device       {result['device_name']}, torch {result['torch']}"
           + (f", {result['threads']} CPU threads" if cfg.device == "cpu" else ""))
-    print(f"  images/s     {timings.images_per_s:.1f}  (batch {cfg.batch} / median step time)")
+    print(f"  images/s     {result['images_per_s']:.1f}  (batch {cfg.batch} / median step time)")
     print(f"  step time    median {ms['median_s']:.1f} ms   min {ms['min_s']:.1f} ms   "
           f"max {ms['max_s']:.1f} ms   ({args.steps} steps after {args.warmup} warm-up)")
-    print(f"  peak memory  {human_bytes(memory)}  ({memory_kind})")
+    print(f"  peak memory  {human_bytes(result['peak_memory_bytes'])}  "
+          f"({result['peak_memory_kind']})")
     print(f"  model        {graph.params:,} params, {human(graph.macs)} MACs per image")
-    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -402,6 +402,36 @@ class Dress:
     dpi: int | None = None
 
 
+_PLAIN = {"shape": "plaintext", "style": ""}
+
+
+def _plain_mark(note: str) -> dict[str, str]:
+    """A mark's legend cell without HTML-like labels: drawn as the mark itself."""
+    text = _NOTES[note][1]
+    if note.startswith("diff-"):
+        return {"label": text, "penwidth": "3", "fillcolor": "#ffffff",
+                "color": DIFF_COLORS[note[5:]]}
+    if note == "downsampling":
+        return {"label": text, "penwidth": "2", "fillcolor": "#ffffff"}
+    if note == "shapes":
+        return {"label": text, **_PLAIN}
+    return {"label": f"{ARROW.strip()} {text}", "fontcolor": _SHORTCUT_COLOR, **_PLAIN}
+
+
+def _plain_legend_row(legend: graphviz.Digraph, r: int, row: list[dict[str, str]]) -> None:
+    """One legend row as small nodes on one rank, chained left to right (and below the row
+    before it) by invisible edges."""
+    with legend.subgraph() as same:
+        same.attr(rank="same")
+        for c, attrs in enumerate(row):
+            same.node(f"legend/{r}/{c}", **{"fontsize": "9", "height": "0.2",
+                                            "margin": "0.05,0.02", **attrs})
+            if c:
+                same.edge(f"legend/{r}/{c - 1}", f"legend/{r}/{c}", style="invis")
+    if r:
+        legend.edge(f"legend/{r - 1}/0", f"legend/{r}/0", style="invis")
+
+
 class _View:
     def __init__(self, graph: ArchGraph, rankdir: str, stats: bool, html: bool,
                  marks: Mapping[str, str] | None = None, dress: Dress = Dress(),
@@ -570,39 +600,25 @@ class _View:
                                                   "LEFT")
         if not self.dress.legend:
             return
-        plain = {"shape": "plaintext", "style": ""}
+        rows = self._plain_legend_rows()
+        with self.dot.subgraph(name="cluster_legend") as legend:
+            legend.attr(label="legend", labeljust="l", style="rounded", color="#bbbbbb",
+                        margin="6")
+            for r, row in enumerate(rows):
+                _plain_legend_row(legend, r, row)
+
+    def _plain_legend_rows(self) -> list[list[dict[str, str]]]:
+        """The legend's rows of cells: each colour section, then the marks."""
         rows: list[list[dict[str, str]]] = []
         for name, found in self.legend.items():
             cells = [{"label": f"{self.symbols[t]} {t}" if t in self.symbols else t,
                       "fillcolor": c} for t, c in found.items()]
             for start in range(0, len(cells), _LEGEND_COLUMNS - 1):
-                rows.append([{"label": name if start == 0 else "", **plain}] +
+                rows.append([{"label": name if start == 0 else "", **_PLAIN}] +
                             cells[start:start + _LEGEND_COLUMNS - 1])
         for i, note in enumerate(self.notes):
-            text = _NOTES[note][1]
-            if note.startswith("diff-"):
-                mark = {"label": text, "penwidth": "3", "fillcolor": "#ffffff",
-                        "color": DIFF_COLORS[note[5:]]}
-            elif note == "downsampling":
-                mark = {"label": text, "penwidth": "2", "fillcolor": "#ffffff"}
-            elif note == "shapes":
-                mark = {"label": text, **plain}
-            else:
-                mark = {"label": f"{ARROW.strip()} {text}", "fontcolor": _SHORTCUT_COLOR, **plain}
-            rows.append([{"label": "marks" if i == 0 else "", **plain}, mark])
-        with self.dot.subgraph(name="cluster_legend") as legend:
-            legend.attr(label="legend", labeljust="l", style="rounded", color="#bbbbbb",
-                        margin="6")
-            for r, row in enumerate(rows):
-                with legend.subgraph() as same:
-                    same.attr(rank="same")
-                    for c, attrs in enumerate(row):
-                        same.node(f"legend/{r}/{c}", **{"fontsize": "9", "height": "0.2",
-                                                        "margin": "0.05,0.02", **attrs})
-                        if c:
-                            same.edge(f"legend/{r}/{c - 1}", f"legend/{r}/{c}", style="invis")
-                if r:
-                    legend.edge(f"legend/{r - 1}/0", f"legend/{r}/0", style="invis")
+            rows.append([{"label": "marks" if i == 0 else "", **_PLAIN}, _plain_mark(note)])
+        return rows
 
     def _label(self) -> str:
         """The graph's label: name, description and totals, then the legend, above the
@@ -1111,19 +1127,25 @@ def _draw(view: _View, level: str, expand: bool, collapse: bool) -> None:
             for node in index.members.get(section.id, []):
                 view.unit_of[node.id] = section.id
             continue
-        colour = view.family(section.id)[2]
-        runs = _runs(index, _block_units(index, section.id), expand, view.split_keys())
-        with view.cluster(view.dot, section.id, runs[0][0], _cluster_label(view, section.id),
-                          style="rounded", color=_dark(colour), penwidth="1.5") as sub:
-            for run in runs:
-                view.node(sub, _unit_item(view, run))
-                for unit in run:
-                    nodes = index.members.get(unit, []) if unit in graph.groups \
-                        else [graph.node(unit)]
-                    for node in nodes:
-                        view.unit_of[node.id] = run[0]
+        _draw_stage_blocks(view, section.id, expand)
     view.node(view.dot, out)
     view.edges(view.unit_of, out.id, layer_level=level == "layer")
+
+
+def _draw_stage_blocks(view: _View, stage_id: str, expand: bool) -> None:
+    """One stage at block level: a cluster holding a node per run of identical blocks."""
+    graph, index = view.graph, view.index
+    colour = view.family(stage_id)[2]
+    runs = _runs(index, _block_units(index, stage_id), expand, view.split_keys())
+    with view.cluster(view.dot, stage_id, runs[0][0], _cluster_label(view, stage_id),
+                      style="rounded", color=_dark(colour), penwidth="1.5") as sub:
+        for run in runs:
+            view.node(sub, _unit_item(view, run))
+            for unit in run:
+                nodes = index.members.get(unit, []) if unit in graph.groups \
+                    else [graph.node(unit)]
+                for node in nodes:
+                    view.unit_of[node.id] = run[0]
 
 
 # ---- diffs ---------------------------------------------------------------------------------

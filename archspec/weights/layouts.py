@@ -191,7 +191,7 @@ _NORM = re.compile(r"norm(\d+)$")
 
 def _block_resnet(w: _Walk, bid: str, path: str, members) -> None:
     """timm/torchvision ResNet blocks: `normK` is `bnK`; the SE module is `se` (`se_module` in the
-    legacy SENet names); an avg-pool shortcut keeps the pool's slot 0 even where stride 1 leaves
+    legacy SENet names), and so is the ECA module (archspec's `eca`); an avg-pool shortcut keeps the pool's slot 0 even where stride 1 leaves
     it out; split attention (`conv2.*`) keeps its names."""
     shortcut = w.graph.groups.get(f"{bid}.downsample")
     pool_slot = int(shortcut is not None and shortcut.attrs.get("type") == "avg_pool_projection")
@@ -208,6 +208,8 @@ def _block_resnet(w: _Walk, bid: str, path: str, members) -> None:
             foreign = "bn" + head[len("norm"):]
         elif head == "se" and w.layout == "timm_legacy":
             foreign = f"se_module.{rest}"
+        elif head == "eca":  # timm's ResNet keeps any attention layer as `se`
+            foreign = f"se.{rest}"
         else:
             foreign = local
         if foreign:

@@ -8,6 +8,8 @@ import shlex
 import pytest
 
 import archspec
+from archspec.blocks.eca import EcaSpec
+from archspec.blocks.grn import GlobalResponseNormSpec
 from archspec.blocks.se import SqueezeExciteSpec
 from archspec.blocks.splat import SplatSpec
 from archspec.cli import main
@@ -45,7 +47,8 @@ def test_page_has_examples():
     assert len(YAML) >= 5 and len(CONSOLE) >= 3
 
 
-@pytest.mark.parametrize("model", [SqueezeExciteSpec, SplatSpec, ScalingScopeSpec])
+@pytest.mark.parametrize("model", [SqueezeExciteSpec, EcaSpec, SplatSpec, ScalingScopeSpec,
+                                   GlobalResponseNormSpec])
 def test_every_setting_is_documented(model):
     for field in model.model_fields:
         if field not in ("type", "norm", "activation"):

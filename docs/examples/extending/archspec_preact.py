@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import Field
 
 from archspec.extend import (BlockContext, Problem, ResidualSpec, StepRule, Tensor, flag,
-                             format_path, plan_se, plan_shortcut, register_block, register_step)
+                             format_path, plan_attention, plan_shortcut, register_block, register_step)
 
 
 @register_block
@@ -43,7 +43,7 @@ class PreActBasicSpec(ResidualSpec):
         y = b.conv("conv1", y, out, k, stride=ctx.stride, bias=ctx.conv_bias)
         y = ctx.act_layer("act2", ctx.norm_layer("norm2", y))
         y = b.conv("conv2", y, out, k, bias=ctx.conv_bias)
-        y = plan_se(ctx, y, self.se)
+        y = plan_attention(ctx, y, self)
         if ctx.drop_path_rate > 0:
             y = b.drop_path("drop_path", y, ctx.drop_path_rate)
         return b.add("add", y, plan_shortcut(ctx, x, self.shortcut))
