@@ -99,7 +99,8 @@ def _plan_stages(spec: Spec, b: Builder, x: Tensor, layout: list[tuple[int, int,
                     b.source = _where(spec, path)
             with b.group("blocks", "sequential", x):
                 for j in range(depth):
-                    rate = spec.drop_path_rate * done / max(total_blocks - 1, 1)
+                    rate = spec.drop_path_rate * done / max(
+                        total_blocks - (spec.drop_path_schedule == "linear"), 1)
                     first = len(b.nodes)
                     x = _plan_block(spec, b, x, block, path, problems, width=width,
                                     stride=block_stride if j == 0 else 1, rate=rate, stage=i,

@@ -206,6 +206,10 @@ class Spec(Model):
     begins as the identity. Parameter and MAC counts do not depend on it."""
     drop_path_rate: float = Field(default=0.0, ge=0, lt=1)
     """Stochastic depth: the drop rate grows linearly from 0 to this over all blocks."""
+    drop_path_schedule: Literal["linear", "linear_exclusive"] = "linear"
+    """How the drop rate grows over the n blocks: `linear`, block i gets drop_path_rate x i /
+    (n - 1), the last the full rate (ResNet, ConvNeXt); `linear_exclusive`, drop_path_rate x
+    i / n (timm's EfficientNet and MobileNet builder)."""
     init: InitSpec = InitSpec()
     """Weight initialization of the torch module (`kaiming_normal` or `trunc_normal`)."""
     width_multiplier: float = Field(default=1.0, gt=0)

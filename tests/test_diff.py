@@ -404,3 +404,23 @@ def test_each_changed_block_is_labelled_with_the_steps_that_changed_it(b, labell
     dot = diff_figure(d, graph_a, graph_b, rows).source
     assert dot.count(step) >= 1 + sum(labelled(graph_a, blk) for blk in graph_a.blocks
                                       if blk.index == 0)
+
+
+def test_sections_and_implied_steps_are_labelled_with_the_network_step():
+    """A changed stem carries the stem step; a first block that lost its stride to separate
+    downsampling layers is labelled with that step, not with the stride placement it implies."""
+    from archspec.commands.diff import block_changes
+    graph_a, graph_b = archspec.resolve(R50), archspec.resolve("resnet50d")
+    rows = {o: r for r in block_changes(diff(R50, "resnet50d"), graph_a, graph_b)
+            for o in r["owners"]}
+    assert rows["stem"]["steps"] == ["deep stem (ResNet-C)"]
+    a = "roadmap/resnet50_to_convnext_t/12_layer_norm"
+    b = "roadmap/resnet50_to_convnext_t/13_separate_downsampling"
+    graph_a, graph_b = archspec.resolve(a), archspec.resolve(b)
+    d = diff(a, b)
+    assert {s.key for s in d.steps} == {"separate_downsampling", "layer_scale"}
+    rows = {o: r for r in block_changes(d, graph_a, graph_b) for o in r["owners"]}
+    assert rows["stages.1.blocks.0"]["steps"] == ["separate downsampling layers",
+                                                 "layer scale added"]
+    assert rows["stages.1.blocks.1"]["steps"] == ["layer scale added"]
+    assert rows["stages.1"]["steps"] == ["separate downsampling layers"]

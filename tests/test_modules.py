@@ -228,11 +228,13 @@ def test_stochastic_depth_from_the_spec(spec_path):
     rates = [n.attrs["rate"] for n in graph.nodes if n.kind == "drop_path"]
     assert rates and rates == sorted(rates)
     # the linear schedule over all blocks: block i of n drops with 0.5 * i / (n - 1), whether or
-    # not the last blocks are residual (MobileNetV2's last block is not, so it has none)
+    # not the last blocks are residual (MobileNetV2's last block is not, so it has none); timm's
+    # EfficientNet builder (`drop_path_schedule: linear_exclusive`) with 0.5 * i / n
     blocks = sorted(graph.blocks, key=lambda g: (g.stage, g.index))
+    exclusive = archspec.load(spec_path).drop_path_schedule == "linear_exclusive"
     for i, block in enumerate(blocks):
         found = [n.attrs["rate"] for n in graph.under(block.id) if n.kind == "drop_path"]
-        assert found in ([], [pytest.approx(0.5 * i / (len(blocks) - 1))]), block.id
+        assert found in ([], [pytest.approx(0.5 * i / (len(blocks) - 1 + exclusive))]), block.id
     with_dp = _build(spec_path, "drop_path_rate=0.5", "zero_init_residual=false")
     plain = _build(spec_path, "zero_init_residual=false")
     plain.load_state_dict(with_dp.state_dict(), strict=True)  # drop path has no state

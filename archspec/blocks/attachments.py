@@ -4,8 +4,10 @@ An attachment (squeeze-and-excitation, ECA, ...) is not a block of its own: it r
 channels of a tensor inside a block, where the family has a place for it (a residual branch
 after its last norm). Each kind is one file of this package: a spec model with a `type` tag,
 registered with `register_attention`, that plans its layers as one group whose kind is its
-`type` tag (declared with `archspec.kinds.register_group_kind`, its torch container registered from the
-same file). `blocks.base` builds the `attention:` union from the registry.
+`type` tag (declared with `archspec.kinds.register_group_kind`, `attachment=True`; its torch
+container registered from the same file). `blocks.base` imports each attachment file (one line
+per kind: the union is a static pydantic type, built before any block family is defined) and
+builds the `attention:` union from the registry.
 
 A family places the block's attachment with `plan_attention(ctx, y, spec)`; the settings path
 of every message is the one the user wrote (`se.reduction` for the shorthand `se:`,

@@ -31,7 +31,7 @@ register_group_kind("eca", "attention", "ECA", token="ECA", label=("k={kernel_si
 register_step(presence_step("eca", "ECA attention", group_kind="eca", explains=(".attention",)))
 
 if TYPE_CHECKING:
-    from ..primitives import Tensor
+    from ..primitives import Builder, Tensor
     from .base import BlockContext
 
 
@@ -91,6 +91,8 @@ class EcaSpec(AttentionSpecBase):
         the `mul` that scales `x`) and return the scaled tensor."""
         b, c = ctx.builder, x.channels
         k = self.kernel(c)
+        if self.kernel_size == "adaptive":
+            self._note_kernel(b, c, k)
         with b.group("eca", "eca", x, channels=c, kernel_size=k):
             s = b.global_pool("pool", x, "avg", flatten=False)
             s = b.op("conv", "channel_conv", (s,), s.shape, kernel_size=k, stride=1,
@@ -98,6 +100,17 @@ class EcaSpec(AttentionSpecBase):
                      macs=c * k)
             s = b.act("gate", s, "sigmoid")
             return b.mul("mul", x, s)
+
+
+    def _note_kernel(self, b: "Builder", channels: int, k: int) -> None:
+        """Tell the user the kernel the adaptive rule chose, once per width (build, validate)."""
+        t = int(abs(math.log2(channels) + self.beta) / self.gamma)
+        odd = t if t % 2 else t + 1
+        text = (f"ECA kernel at {channels} channels: adaptive k = {k} (int(|log2 {channels} + "
+                f"{self.beta:g}| / {self.gamma:g}) = {t}{', made odd' if odd != t else ''}"
+                f"{', at least 3' if odd < 3 else ''})")
+        if not any(note.endswith(text) for note in b.notes):
+            b.note(text)
 
 
 @torch_layer("channel_conv")

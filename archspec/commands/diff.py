@@ -121,7 +121,7 @@ def block_changes(d, graph_a, graph_b) -> list[dict[str, Any]]:
             change += " \u2192 ".join(seq_b.get(owner) or seq_a.get(owner) or ["(layers)"])
         else:
             change = sequence_change(seq_a[owner], seq_b[owner]) or _settings_only(owner, entry)
-            steps = _block_steps(graph_a, graph_b, owner)
+            steps = _block_steps(d, graph_a, graph_b, owner) or _section_steps(d, owner)
             change = f"{', '.join(steps)}: {change}" if steps else change
         stage, _, index = owner.partition(".blocks.")
         last = rows[-1] if rows else None
@@ -138,13 +138,37 @@ def block_changes(d, graph_a, graph_b) -> list[dict[str, Any]]:
     return [{k: v for k, v in r.items() if k not in ("stage", "last")} for r in rows]
 
 
-def _block_steps(graph_a, graph_b, owner: str) -> list[str]:
-    """Names of the named steps that changed the block `owner` (none for a section)."""
-    from ..diffing import block_steps
+def _block_steps(d, graph_a, graph_b, owner: str) -> list[str]:
+    """Names of the diff's named steps that changed the block `owner` (none for a section):
+    the catalog evaluated on that block alone, each step read as the network's step it is part
+    of (a first block that lost its stride to separate downsampling layers says so, not
+    `stride placement`); a block-level effect of no network step is left out."""
+    from ..diffing import block_steps, catalog
     block_a, block_b = graph_a.groups.get(owner), graph_b.groups.get(owner)
     if block_a is None or block_b is None or not (block_a.is_block and block_b.is_block):
         return []
-    return [step.name for step in block_steps(graph_a, graph_b, owner)]
+    names = {step.key: step.name for step in d.steps}
+    parent = {implied: rule.key for rule in catalog() if rule.key in names
+              for implied in rule.subsumes}
+    found = []
+    for step in block_steps(graph_a, graph_b, owner):
+        key = step.key if step.key in names else parent.get(step.key)
+        if key is not None and names[key] not in found:
+            found.append(names[key])
+    return found
+
+
+def _section_steps(d, owner: str) -> list[str]:
+    """Names of the diff's named steps that account for settings of a section that is not a
+    block: the stem (`deep stem`), the head, a stage's own downsampling layer (`stages.N`)."""
+    from ..diffing import catalog
+    if ".blocks." in owner:
+        return []
+    section = "stages.downsample" if owner.startswith("stages.") else owner.split(".")[0]
+    rules = {rule.key: rule for rule in catalog()}
+    return [step.name for step in d.steps if step.key in rules
+            and any(p == section or p.startswith(section + ".")
+                    for p in rules[step.key].explains)]
 
 
 def _settings_only(owner: str, entry: dict[str, Any]) -> str:

@@ -120,50 +120,78 @@ def _user_set(overrides: list[str], path: str) -> bool:
 
 def _prepare(cfg: TrainConfig) -> _Plan:
     import archspec
-    from . import checkpoint as ckpt
-    from .data import ImageFiles, SyntheticImages, match_classes, scan, split
 
     notes: list[str] = []
     overrides = list(cfg.overrides)
     spec = archspec.load(cfg.spec, overrides)
     graph = archspec.resolve(spec)  # spec mistakes surface before the data is read
     spec_classes = spec.head.num_classes
-
-    if cfg.data == "synthetic":
-        num_classes = spec_classes or 10
-        classes = tuple(f"class{i}" for i in range(num_classes))
-    else:
-        channels = graph.input_shape[0]
-        if channels not in (1, 3):
-            raise TrainError(
-                f"--data {cfg.data}: image folders give 1-channel (grayscale) or 3-channel (RGB) "
-                f"images, the spec's input has {channels} channels",
-                "set `input.channels` to 1 or 3, or use --data synthetic")
-        folder = scan(cfg.data, "--data")
-        classes = folder.classes
-        num_classes = len(classes)
-        if cfg.val_data:
-            val_samples = match_classes(folder, scan(cfg.val_data, "--val-data"))
-            train_samples = list(folder.samples)
-            how = f"from {cfg.val_data}"
-        else:
-            fraction = 0.1 if cfg.val_split is None else cfg.val_split
-            train_samples, val_samples = split(folder.samples, fraction, cfg.seed)
-            how = (f"{fraction:.0%} of each class held out (seed {cfg.seed})" if fraction
-                   else "none (--val-split 0)")
-
+    source = _read_data(cfg, graph, spec_classes)
+    num_classes = len(source.classes)
     if spec_classes != num_classes:
-        if _user_set(overrides, "head.num_classes"):
-            raise TrainError(
-                f"--set head.num_classes={spec_classes} disagrees with the data, which has "
-                f"{num_classes} classes", "leave head.num_classes out: it is set from the data")
-        overrides.append(f"head.num_classes={num_classes}")
-        spec = archspec.load(cfg.spec, overrides)
-        graph = archspec.resolve(spec)
+        spec, graph = _match_head(cfg, overrides, spec_classes, num_classes)
         notes.append(f"head.num_classes set to {num_classes} to match the data (the spec says "
                      f"{spec_classes})")
+    train_set, val_set, data_note = _datasets(cfg, graph.input_shape, source, notes)
+    spec_data = spec.model_dump(mode="json")
+    out = cfg.out or default_out(spec.name)
+    state = _check_out(cfg, out, spec_data, source.classes, notes)
+    return _Plan(spec, spec_data, graph, source.classes, train_set, val_set, data_note, notes,
+                 out, state)
 
-    shape = graph.input_shape  # (channels, height, width): the IR decides
+
+@dataclass
+class _Source:
+    """The data's classes and, for an image folder, its training and validation samples and
+    how they were split (None for synthetic data)."""
+    classes: tuple[str, ...]
+    train_samples: list | None = None
+    val_samples: list | None = None
+    how: str | None = None
+
+
+def _read_data(cfg: TrainConfig, graph, spec_classes: int | None) -> _Source:
+    from .data import match_classes, scan, split
+    if cfg.data == "synthetic":
+        return _Source(tuple(f"class{i}" for i in range(spec_classes or 10)))
+    channels = graph.input_shape[0]
+    if channels not in (1, 3):
+        raise TrainError(
+            f"--data {cfg.data}: image folders give 1-channel (grayscale) or 3-channel (RGB) "
+            f"images, the spec's input has {channels} channels",
+            "set `input.channels` to 1 or 3, or use --data synthetic")
+    folder = scan(cfg.data, "--data")
+    if cfg.val_data:
+        val_samples = match_classes(folder, scan(cfg.val_data, "--val-data"))
+        train_samples = list(folder.samples)
+        how = f"from {cfg.val_data}"
+    else:
+        fraction = 0.1 if cfg.val_split is None else cfg.val_split
+        train_samples, val_samples = split(folder.samples, fraction, cfg.seed)
+        how = (f"{fraction:.0%} of each class held out (seed {cfg.seed})" if fraction
+               else "none (--val-split 0)")
+    return _Source(folder.classes, train_samples, val_samples, how)
+
+
+def _match_head(cfg: TrainConfig, overrides: list[str], spec_classes: int | None,
+                num_classes: int):
+    """The spec again, its head sized to the data (`overrides` gains the setting); refused
+    when the user set head.num_classes to another number."""
+    import archspec
+    if _user_set(overrides, "head.num_classes"):
+        raise TrainError(
+            f"--set head.num_classes={spec_classes} disagrees with the data, which has "
+            f"{num_classes} classes", "leave head.num_classes out: it is set from the data")
+    overrides.append(f"head.num_classes={num_classes}")
+    spec = archspec.load(cfg.spec, overrides)
+    return spec, archspec.resolve(spec)
+
+
+def _datasets(cfg: TrainConfig, shape: tuple, source: _Source, notes: list[str]):
+    """(training set, validation set or None, a line that describes them); `shape` is the
+    resolved input's (channels, height, width): the IR decides."""
+    from .data import ImageFiles, SyntheticImages
+    num_classes = len(source.classes)
     if cfg.data == "synthetic":
         n_val = max(1, cfg.synthetic_samples // 4)
         train_set = SyntheticImages(cfg.synthetic_samples, num_classes, shape, cfg.seed,
@@ -172,48 +200,56 @@ def _prepare(cfg: TrainConfig) -> _Plan:
         data_note = (f"synthetic: {num_classes} classes of smooth colour patterns with noise; "
                      f"{cfg.synthetic_samples} new training images per epoch, {n_val} fixed "
                      f"validation images")
-    else:
-        train_set = ImageFiles(train_samples, shape[0], shape[1:], True, (cfg.crop_scale, 1.0))
-        val_set = ImageFiles(val_samples, shape[0], shape[1:], False) if val_samples else None
-        data_note = (f"{cfg.data}: {num_classes} classes, {len(train_samples)} training images, "
-                     f"{len(val_samples)} validation images ({how})")
-        if val_set is None:
-            notes.append("no validation images: best.pt is not written (it is chosen by "
-                         "validation accuracy)")
-    spec_data = spec.model_dump(mode="json")
+        return train_set, val_set, data_note
+    train_samples, val_samples = source.train_samples, source.val_samples
+    train_set = ImageFiles(train_samples, shape[0], shape[1:], True, (cfg.crop_scale, 1.0))
+    val_set = ImageFiles(val_samples, shape[0], shape[1:], False) if val_samples else None
+    data_note = (f"{cfg.data}: {num_classes} classes, {len(train_samples)} training images, "
+                 f"{len(val_samples)} validation images ({source.how})")
+    if val_set is None:
+        notes.append("no validation images: best.pt is not written (it is chosen by "
+                     "validation accuracy)")
+    return train_set, val_set, data_note
 
-    out = cfg.out or default_out(spec.name)
+
+def _check_out(cfg: TrainConfig, out: str, spec_data: dict, classes: tuple[str, ...],
+               notes: list[str]) -> dict | None:
+    """Check the output folder; return the checkpoint to resume from, if any."""
     if os.path.exists(out) and not os.path.isdir(out):
         raise TrainError(f"--out {out}: exists and is not a folder")
     _check_run_files(out, cfg)
     present = [f for f in RUN_FILES if os.path.exists(os.path.join(out, f))]
-    state = None
     if cfg.resume:
         last = os.path.join(out, "last.pt")
         if os.path.exists(last):
-            state = ckpt.load(last)
-            diffs = ckpt.spec_differences(state["spec"], spec_data)
-            if diffs:
-                shown = "\n    ".join(diffs[:10]) + ("\n    ..." if len(diffs) > 10 else "")
-                raise TrainError(
-                    f"{last} was trained from a different spec; not resuming, nothing "
-                    f"written:\n    {shown}",
-                    "resume with the spec and --set options of that run, or train the new spec "
-                    "into another --out folder")
-            if tuple(state["classes"]) != tuple(classes):
-                raise TrainError(
-                    f"{last} was trained on other classes ({', '.join(state['classes'][:5])}"
-                    f"{' ...' if len(state['classes']) > 5 else ''}); the data now has "
-                    f"{', '.join(classes[:5])}{' ...' if len(classes) > 5 else ''}",
-                    "resume with the data of that run, or use another --out folder")
-        else:
-            notes.append(f"--resume: no checkpoint in {out} yet, starting from the beginning")
+            return _load_resumable(last, spec_data, classes)
+        notes.append(f"--resume: no checkpoint in {out} yet, starting from the beginning")
     elif present and not cfg.overwrite:
         raise TrainError(f"--out {out} already holds a training run ({', '.join(present)})",
                          "--resume continues it, --overwrite starts again (deleting those "
                          "files), or choose another --out folder")
-    return _Plan(spec, spec_data, graph, classes, train_set, val_set, data_note, notes, out,
-                 state)
+    return None
+
+
+def _load_resumable(last: str, spec_data: dict, classes: tuple[str, ...]) -> dict:
+    """The checkpoint `last`, refused when it was trained from another spec or classes."""
+    from . import checkpoint as ckpt
+    state = ckpt.load(last)
+    diffs = ckpt.spec_differences(state["spec"], spec_data)
+    if diffs:
+        shown = "\n    ".join(diffs[:10]) + ("\n    ..." if len(diffs) > 10 else "")
+        raise TrainError(
+            f"{last} was trained from a different spec; not resuming, nothing "
+            f"written:\n    {shown}",
+            "resume with the spec and --set options of that run, or train the new spec "
+            "into another --out folder")
+    if tuple(state["classes"]) != tuple(classes):
+        raise TrainError(
+            f"{last} was trained on other classes ({', '.join(state['classes'][:5])}"
+            f"{' ...' if len(state['classes']) > 5 else ''}); the data now has "
+            f"{', '.join(classes[:5])}{' ...' if len(classes) > 5 else ''}",
+            "resume with the data of that run, or use another --out folder")
+    return state
 
 
 def default_out(name: str) -> str:
@@ -254,17 +290,7 @@ def train(cfg: TrainConfig) -> dict:
 
 
 def _run(cfg: TrainConfig, procs) -> dict:
-    import torch
-    from torch.nn.parallel import DistributedDataParallel
-    from torch.utils.data import DataLoader, DistributedSampler
-
-    import archspec
-    from . import checkpoint as ckpt
-    from ..weights.files import describe
-    from .data import SeededSampler, Unreadable, collate, normalization
     from .progress import Reporter
-    from .recipe import make_optimizer, make_scheduler, parameter_groups
-
     report = Reporter(procs.main, cfg.progress)
     plan, error = None, None
     try:
@@ -273,94 +299,168 @@ def _run(cfg: TrainConfig, procs) -> dict:
         error = exc
     procs.agree(error)
     assert plan is not None
-    out, device = plan.out, procs.device
+    return _Run(cfg, procs, plan, report).run()
 
-    # ---- the batch arithmetic, reported as it is ----
-    global_batch = cfg.batch_size * procs.world_size
-    base_lr = cfg.lr if cfg.lr is not None else (0.1 if cfg.optimizer == "sgd" else 1e-3)
-    lr = base_lr * global_batch / 256 if cfg.scale_lr else base_lr
-    weight_decay = cfg.weight_decay if cfg.weight_decay is not None else \
-        (1e-4 if cfg.optimizer == "sgd" else 0.05)
-    per_rank = math.ceil(len(plan.train_set) / procs.world_size)
-    drop_last = per_rank >= cfg.batch_size
-    steps = per_rank // cfg.batch_size if drop_last else 1
-    if not drop_last:
-        plan.notes.append(f"only {per_rank} training images per process, fewer than "
-                          f"--batch-size {cfg.batch_size}: one smaller batch per epoch")
-    total_steps = steps * cfg.epochs
-    warmup_steps = steps * cfg.warmup_epochs
-    workers = cfg.workers
-    if workers is None:
-        workers = min(8, (os.cpu_count() or 1) // procs.local_world_size) \
-            if device.type == "cuda" else 0
 
-    # ---- the module, on every process from the same seed ----
-    random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    model = archspec.build(plan.graph).to(device)
-    if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    groups = parameter_groups(model, plan.graph, cfg.bias_decay)
-    optimizer = make_optimizer(cfg.optimizer, groups, lr, weight_decay, cfg.momentum)
-    scheduler = make_scheduler(optimizer, warmup_steps, total_steps)
-    scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
-    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp or "")
-    # Per-process generators (dropout, drop path): seeded per rank, restored on resume.
-    random.seed(cfg.seed + procs.rank)
-    torch.manual_seed(cfg.seed + procs.rank)
-    _seed_numpy(cfg.seed + procs.rank)
+class _Run:
+    """A checked run, in the order its steps take: every process takes the same steps and
+    the same collectives (procs.agree, gather, sum, broadcast_buffers) in the same order, and
+    the random generators are seeded and drawn from in one fixed order (resume depends on it)."""
 
-    start_epoch = 0
-    best = {"val_acc": None, "epoch": None}
-    state, error = plan.checkpoint, None
-    if state is not None:
-        try:
-            start_epoch, best = _restore(state, cfg, plan, procs, model, optimizer, scheduler,
-                                         scaler, steps, warmup_steps, total_steps)
-        except TrainError as exc:
-            error = exc
-    procs.agree(error)
-    # Agree that every process found the same checkpoint (multi-node runs need --out on a
-    # filesystem all nodes see).
-    epochs_seen = procs.gather(start_epoch)
-    if len(set(epochs_seen)) > 1:
-        raise TrainError(f"the processes found different checkpoints in {out} (completed "
-                         f"epochs by rank: {epochs_seen})",
-                         "put --out on a filesystem every node can read (or copy last.pt to "
-                         "each node) before resuming", quiet=not procs.main)
+    def __init__(self, cfg: TrainConfig, procs, plan: _Plan, report) -> None:
+        self.cfg, self.procs, self.plan, self.report = cfg, procs, plan, report
+        self.out, self.device = plan.out, procs.device
 
-    train_model = model
-    if procs.distributed:
-        train_model = DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
-    eval_model = model
-    if cfg.compile:
-        train_model = torch.compile(train_model)
-        eval_model = torch.compile(model)
+    def run(self) -> dict:
+        self._schedule()
+        self._build()
+        self._resume()
+        self._wrap()
+        self._loaders()
+        self._input_transform()
+        self._prepare_files()
+        self.report.setup(self.plan, self.cfg, self.procs, dict(
+            global_batch=self.global_batch, base_lr=self.base_lr, lr=self.lr, steps=self.steps,
+            workers=self.workers, weight_decay=self.weight_decay,
+            groups=self.groups.report(self.weight_decay), start_epoch=self.start_epoch))
+        self.kill_after = int(os.environ.get(KILL_AFTER_STEPS_ENV, "0") or 0)
+        self.step = self.start_epoch * self.steps
+        started = time.perf_counter()
+        self.images_total = 0
+        record: dict = {}
+        for epoch in range(self.start_epoch + 1, self.cfg.epochs + 1):
+            record = self._epoch(epoch)
+        return self._summary(record, started)
 
-    # ---- data ----
-    sampler = SeededSampler(DistributedSampler(plan.train_set, procs.world_size, procs.rank,
-                                               shuffle=True, seed=cfg.seed), cfg.seed)
-    loader_args = dict(num_workers=workers, collate_fn=collate,
-                       pin_memory=device.type == "cuda", persistent_workers=workers > 0)
-    train_loader = DataLoader(plan.train_set, batch_size=cfg.batch_size, sampler=sampler,
-                              drop_last=drop_last,
-                              generator=torch.Generator().manual_seed(cfg.seed), **loader_args)
-    val_loader = None
-    if plan.val_set is not None:
-        shard = list(range(procs.rank, len(plan.val_set), procs.world_size))
-        val_loader = DataLoader(plan.val_set, batch_size=cfg.batch_size,
-                                sampler=SeededSampler(shard, cfg.seed),
-                                generator=torch.Generator().manual_seed(cfg.seed), **loader_args)
-    mean, std = normalization(plan.graph.input_shape[0])
-    mean_t = torch.tensor(mean, device=device).view(1, -1, 1, 1)
-    std_t = torch.tensor(std, device=device).view(1, -1, 1, 1)
+    def _schedule(self) -> None:
+        """The batch arithmetic, reported as it is."""
+        cfg, procs = self.cfg, self.procs
+        self.global_batch = cfg.batch_size * procs.world_size
+        base_lr = cfg.lr if cfg.lr is not None else (0.1 if cfg.optimizer == "sgd" else 1e-3)
+        self.base_lr = base_lr
+        self.lr = base_lr * self.global_batch / 256 if cfg.scale_lr else base_lr
+        self.weight_decay = cfg.weight_decay if cfg.weight_decay is not None else \
+            (1e-4 if cfg.optimizer == "sgd" else 0.05)
+        per_rank = math.ceil(len(self.plan.train_set) / procs.world_size)
+        self.drop_last = per_rank >= cfg.batch_size
+        self.steps = per_rank // cfg.batch_size if self.drop_last else 1
+        if not self.drop_last:
+            self.plan.notes.append(f"only {per_rank} training images per process, fewer than "
+                                   f"--batch-size {cfg.batch_size}: one smaller batch per epoch")
+        self.total_steps = self.steps * cfg.epochs
+        self.warmup_steps = self.steps * cfg.warmup_epochs
+        workers = cfg.workers
+        if workers is None:
+            workers = min(8, (os.cpu_count() or 1) // procs.local_world_size) \
+                if self.device.type == "cuda" else 0
+        self.workers = workers
 
-    def to_input(images: "torch.Tensor") -> "torch.Tensor":
-        x = images.to(device, non_blocking=True).float().div_(255).sub_(mean_t).div_(std_t)
-        return x.contiguous(memory_format=torch.channels_last) if cfg.channels_last else x
+    def _build(self) -> None:
+        """The module, on every process from the same seed, and its optimizer; then the
+        per-process generators (dropout, drop path): seeded per rank, restored on resume."""
+        import torch
 
-    def batches(loader):
+        import archspec
+        from .recipe import make_optimizer, make_scheduler, parameter_groups
+        cfg, rank = self.cfg, self.procs.rank
+        random.seed(cfg.seed)
+        torch.manual_seed(cfg.seed)
+        model = archspec.build(self.plan.graph).to(self.device)
+        if cfg.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self.groups = parameter_groups(model, self.plan.graph, cfg.bias_decay)
+        self.optimizer = make_optimizer(cfg.optimizer, self.groups, self.lr, self.weight_decay,
+                                        cfg.momentum)
+        self.scheduler = make_scheduler(self.optimizer, self.warmup_steps, self.total_steps)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.amp == "fp16")
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp or "")
+        random.seed(cfg.seed + rank)
+        torch.manual_seed(cfg.seed + rank)
+        _seed_numpy(cfg.seed + rank)
+
+    def _resume(self) -> None:
+        """Restore the checkpoint, if any; the processes agree that each one did, and that
+        they all found the same one (multi-node runs need --out on a filesystem all nodes
+        see)."""
+        procs = self.procs
+        self.start_epoch = 0
+        self.best = {"val_acc": None, "epoch": None}
+        state, error = self.plan.checkpoint, None
+        if state is not None:
+            try:
+                self.start_epoch, self.best = _restore(
+                    state, self.cfg, self.plan, procs, self.model, self.optimizer,
+                    self.scheduler, self.scaler, self.steps, self.warmup_steps,
+                    self.total_steps)
+            except TrainError as exc:
+                error = exc
+        procs.agree(error)
+        epochs_seen = procs.gather(self.start_epoch)
+        if len(set(epochs_seen)) > 1:
+            raise TrainError(f"the processes found different checkpoints in {self.out} "
+                             f"(completed epochs by rank: {epochs_seen})",
+                             "put --out on a filesystem every node can read (or copy last.pt "
+                             "to each node) before resuming", quiet=not procs.main)
+
+    def _wrap(self) -> None:
+        """The module that trains (DDP across processes, compiled on request) and the one
+        that evaluates (compiled on request, never DDP)."""
+        import torch
+        from torch.nn.parallel import DistributedDataParallel
+        model, device = self.model, self.device
+        self.train_model = model
+        if self.procs.distributed:
+            self.train_model = DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None)
+        self.eval_model = model
+        if self.cfg.compile:
+            self.train_model = torch.compile(self.train_model)
+            self.eval_model = torch.compile(model)
+
+    def _loaders(self) -> None:
+        import torch
+        from torch.utils.data import DataLoader, DistributedSampler
+
+        from .data import SeededSampler, collate
+        cfg, procs, plan, workers = self.cfg, self.procs, self.plan, self.workers
+        self.sampler = SeededSampler(DistributedSampler(plan.train_set, procs.world_size,
+                                                        procs.rank, shuffle=True, seed=cfg.seed),
+                                     cfg.seed)
+        loader_args = dict(num_workers=workers, collate_fn=collate,
+                           pin_memory=self.device.type == "cuda", persistent_workers=workers > 0)
+        self.train_loader = DataLoader(
+            plan.train_set, batch_size=cfg.batch_size, sampler=self.sampler,
+            drop_last=self.drop_last, generator=torch.Generator().manual_seed(cfg.seed),
+            **loader_args)
+        self.val_loader = None
+        if plan.val_set is not None:
+            shard = list(range(procs.rank, len(plan.val_set), procs.world_size))
+            self.val_loader = DataLoader(
+                plan.val_set, batch_size=cfg.batch_size, sampler=SeededSampler(shard, cfg.seed),
+                generator=torch.Generator().manual_seed(cfg.seed), **loader_args)
+
+    def _input_transform(self) -> None:
+        """`self.to_input`: uint8 images to the normalized float input on the device; and
+        the training loss."""
+        import torch
+
+        from .data import normalization
+        device, channels_last = self.device, self.cfg.channels_last
+        mean, std = normalization(self.plan.graph.input_shape[0])
+        mean_t = torch.tensor(mean, device=device).view(1, -1, 1, 1)
+        std_t = torch.tensor(std, device=device).view(1, -1, 1, 1)
+
+        def to_input(images: "torch.Tensor") -> "torch.Tensor":
+            x = images.to(device, non_blocking=True).float().div_(255).sub_(mean_t).div_(std_t)
+            return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+        self.to_input = to_input
+        self.criterion = torch.nn.CrossEntropyLoss(label_smoothing=self.cfg.label_smoothing)
+
+    @staticmethod
+    def _batches(loader):
+        from .data import Unreadable
         for batch in loader:
             if isinstance(batch, Unreadable):
                 raise TrainError(f"cannot read image {batch.path} ({batch.reason})",
@@ -368,104 +468,122 @@ def _run(cfg: TrainConfig, procs) -> dict:
                                  "intact, and --resume continues from the last one")
             yield batch
 
-    criterion = torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-
-    # ---- files: only now, after every check, and only on rank 0 ----
-    if procs.main:
+    def _prepare_files(self) -> None:
+        """Files: only now, after every check, and only on rank 0."""
+        if not self.procs.main:
+            return
+        out = self.out
         os.makedirs(out, exist_ok=True)
         _remove_stale_temporaries(out)
-        if cfg.overwrite:
+        if self.cfg.overwrite:
             for name in RUN_FILES:
                 path = os.path.join(out, name)
                 if os.path.lexists(path):
                     os.remove(path)
-        _keep_metrics_until(os.path.join(out, "metrics.jsonl"), start_epoch)
+        _keep_metrics_until(os.path.join(out, "metrics.jsonl"), self.start_epoch)
 
-    report.setup(plan, cfg, procs, dict(
-        global_batch=global_batch, base_lr=base_lr, lr=lr, steps=steps, workers=workers,
-        weight_decay=weight_decay, groups=groups.report(weight_decay), start_epoch=start_epoch))
+    def _epoch(self, epoch: int) -> dict:
+        """Train, evaluate, save and report one epoch; return its metrics."""
+        record, t0 = self._train_epoch(epoch)
+        if not math.isfinite(record["train_loss"]):
+            raise TrainError(f"training diverged: the loss is {record['train_loss']} in epoch "
+                             f"{epoch}; {self.out}/last.pt still holds epoch {epoch - 1}",
+                             "lower --lr, add --warmup-epochs, or use --amp bf16 instead of fp16",
+                             quiet=not self.procs.main)  # every rank sees the same summed loss
+        if self.val_loader is not None:
+            self._validate(epoch, record)
+        record["time_s"] = time.perf_counter() - t0
+        self._save(epoch, record)
+        self.report.epoch(record, self.cfg.epochs, self.best)
+        return record
 
-    kill_after = int(os.environ.get(KILL_AFTER_STEPS_ENV, "0") or 0)
-    step = start_epoch * steps
-    started = time.perf_counter()
-    images_total = 0
-    record: dict = {}
-    for epoch in range(start_epoch + 1, cfg.epochs + 1):
-        # ---- train one epoch ----
-        train_model.train()
-        sampler.set_epoch(epoch)
+    def _train_epoch(self, epoch: int) -> tuple[dict, float]:
+        """One pass over the training shard; returns its metrics (summed over the processes)
+        and the time it started (time.perf_counter)."""
+        import torch
+        procs, device, amp_dtype = self.procs, self.device, self.amp_dtype
+        model, optimizer, scaler = self.train_model, self.optimizer, self.scaler
+        model.train()
+        self.sampler.set_epoch(epoch)
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         correct = torch.zeros((), dtype=torch.int64, device=device)
         seen = 0
-        bar = report.epoch_bar(epoch, cfg.epochs, steps)
+        bar = self.report.epoch_bar(epoch, self.cfg.epochs, self.steps)
         t0 = time.perf_counter()
-        for i, (images, labels) in enumerate(batches(train_loader)):
-            x, y = to_input(images), labels.to(device, non_blocking=True)
+        for i, (images, labels) in enumerate(self._batches(self.train_loader)):
+            x, y = self.to_input(images), labels.to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                logits = train_model(x)
-                loss = criterion(logits, y)
+                logits = model(x)
+                loss = self.criterion(logits, y)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
-            scheduler.step()
-            step += 1
+            self.scheduler.step()
+            self.step += 1
             n = y.shape[0]
             seen += n
             loss_sum += loss.detach().double() * n
             correct += (logits.detach().argmax(1) == y).sum()
-            if kill_after and step >= kill_after:
+            if self.kill_after and self.step >= self.kill_after:
                 os.kill(os.getpid(), signal.SIGKILL)
             bar.advance(i + 1, lambda: (loss_sum.item() / seen, correct.item() / seen,
                                         seen * procs.world_size / (time.perf_counter() - t0)))
         bar.close()
         loss_all, correct_all, seen_all = procs.sum([loss_sum.item(), correct.item(), seen])
         train_time = time.perf_counter() - t0
-        images_total += seen_all
-        record = {"epoch": epoch, "train_loss": loss_all / max(seen_all, 1),
-                  "train_acc": correct_all / max(seen_all, 1),
-                  "lr": optimizer.param_groups[0]["lr"],
-                  "images_per_s": seen_all / train_time, "train_time_s": train_time}
-        if not math.isfinite(record["train_loss"]):
-            raise TrainError(f"training diverged: the loss is {record['train_loss']} in epoch "
-                             f"{epoch}; {out}/last.pt still holds epoch {epoch - 1}",
-                             "lower --lr, add --warmup-epochs, or use --amp bf16 instead of fp16",
-                             quiet=not procs.main)  # every rank sees the same summed loss
-        # ---- evaluate ----
-        if val_loader is not None:
-            procs.broadcast_buffers(model)
-            record.update(_evaluate(eval_model, batches(val_loader), to_input, device, amp_dtype,
-                                    procs, len(plan.classes)))
-            if best["val_acc"] is None or record["val_acc"] > best["val_acc"]:
-                best = {"val_acc": record["val_acc"], "epoch": epoch}
-        record["time_s"] = time.perf_counter() - t0
-        # ---- save: the metrics line, best.pt, last.pt ----
-        rng_all = procs.gather(ckpt.rng_state(device))
-        if procs.main:
-            state = {
-                "format": ckpt.FORMAT, "epoch": epoch, "spec": plan.spec_data,
-                "classes": list(plan.classes), "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict() if scaler.is_enabled() else None,
-                "rng": {"world_size": procs.world_size, "ranks": rng_all},
-                "best": best, "metrics": record, "config": dataclasses.asdict(cfg),
-                "torch": str(torch.__version__), **describe(plan.spec_data),
-            }
-            # In this order, a crash between two writes is harmless: a resumed run drops
-            # metric lines past last.pt's epoch, and redoes that epoch exactly.
-            with open(os.path.join(out, "metrics.jsonl"), "a") as f:
-                f.write(json.dumps(record) + "\n")
-            if best["epoch"] == epoch:
-                ckpt.save(state, os.path.join(out, "best.pt"))
-            ckpt.save(state, os.path.join(out, "last.pt"))
-        report.epoch(record, cfg.epochs, best)
-    summary = {"spec": plan.spec.name, "epochs": cfg.epochs, "start_epoch": start_epoch,
-               "final": record, "best": best, "out": out,
-               "images_per_s": images_total / max(time.perf_counter() - started, 1e-9),
-               "time_s": time.perf_counter() - started, "world_size": procs.world_size,
-               "global_batch": global_batch, "lr": lr}
-    report.summary(summary, plan.val_set is not None)
-    return summary
+        self.images_total += seen_all
+        return {"epoch": epoch, "train_loss": loss_all / max(seen_all, 1),
+                "train_acc": correct_all / max(seen_all, 1),
+                "lr": optimizer.param_groups[0]["lr"],
+                "images_per_s": seen_all / train_time, "train_time_s": train_time}, t0
+
+    def _validate(self, epoch: int, record: dict) -> None:
+        """Add the validation metrics to `record`; track the best epoch."""
+        self.procs.broadcast_buffers(self.model)
+        record.update(_evaluate(self.eval_model, self._batches(self.val_loader), self.to_input,
+                                self.device, self.amp_dtype, self.procs, len(self.plan.classes)))
+        if self.best["val_acc"] is None or record["val_acc"] > self.best["val_acc"]:
+            self.best = {"val_acc": record["val_acc"], "epoch": epoch}
+
+    def _save(self, epoch: int, record: dict) -> None:
+        """Save the metrics line, best.pt and last.pt (rank 0, with every rank's generators)."""
+        import torch
+
+        from . import checkpoint as ckpt
+        from ..weights.files import describe
+        procs, plan, out = self.procs, self.plan, self.out
+        rng_all = procs.gather(ckpt.rng_state(self.device))
+        if not procs.main:
+            return
+        state = {
+            "format": ckpt.FORMAT, "epoch": epoch, "spec": plan.spec_data,
+            "classes": list(plan.classes), "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            "rng": {"world_size": procs.world_size, "ranks": rng_all},
+            "best": self.best, "metrics": record, "config": dataclasses.asdict(self.cfg),
+            "torch": str(torch.__version__), **describe(plan.spec_data),
+        }
+        # In this order, a crash between two writes is harmless: a resumed run drops
+        # metric lines past last.pt's epoch, and redoes that epoch exactly.
+        with open(os.path.join(out, "metrics.jsonl"), "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.best["epoch"] == epoch:
+            ckpt.save(state, os.path.join(out, "best.pt"))
+        ckpt.save(state, os.path.join(out, "last.pt"))
+
+    def _summary(self, record: dict, started: float) -> dict:
+        """The run's summary, printed by rank 0 and returned."""
+        procs = self.procs
+        summary = {"spec": self.plan.spec.name, "epochs": self.cfg.epochs,
+                   "start_epoch": self.start_epoch, "final": record, "best": self.best,
+                   "out": self.out,
+                   "images_per_s": self.images_total / max(time.perf_counter() - started, 1e-9),
+                   "time_s": time.perf_counter() - started, "world_size": procs.world_size,
+                   "global_batch": self.global_batch, "lr": self.lr}
+        self.report.summary(summary, self.plan.val_set is not None)
+        return summary
 
 
 def _restore(state: dict, cfg: TrainConfig, plan: _Plan, procs, model, optimizer, scheduler,

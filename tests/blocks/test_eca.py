@@ -17,6 +17,7 @@ import archspec
 from archspec.blocks.eca import adaptive_kernel
 from blockutil import BLOCK, check_block_against_module, one_block, resolve
 from conftest import REFERENCE_DIR as REFERENCE, ROOT, SPEC_DIR
+from test_se import NET as SE_NET
 
 ECA = {"type": "eca"}
 
@@ -146,16 +147,9 @@ def test_diff_names_the_step_both_ways():
 
 # ---- errors ---------------------------------------------------------------------------------
 
-NET = """name: net
-input: {image_size: 32}
-stem: {type: patchify, out_channels: 8, patch_size: 1}
-stages: {depths: [1, 1], widths: [8, 64]}
-block:
-  type: basic
-  attention:
-    type: eca
-    kernel_size: 4
-"""
+# test_se's network (8 then 64 channels), with ECA instead of SE
+NET = SE_NET.replace("  se:\n    reduction: 32\n",
+                     "  attention:\n    type: eca\n    kernel_size: 4\n")
 
 
 def _validate(tmp_path, text: str) -> tuple[int, str]:
@@ -216,3 +210,16 @@ def test_a_family_without_a_place_rejects_attention():
     [error] = exc.value.errors()
     assert error["loc"] == ("attention",)
     assert "no `attention` on a 'plain' block" in error["msg"]
+
+
+def test_build_notes_the_adaptive_kernel_once_per_width():
+    """The kernel the rule chose is shown (`build`, `validate` print the notes), once per
+    width however many blocks have it; a fixed kernel needs no note."""
+    graph = archspec.resolve(SPEC_DIR / "ecaresnet50d.yaml")
+    notes = [n for n in graph.notes if "ECA kernel" in n]
+    assert [n.split(": ", 1)[1].split(" (")[0] for n in notes] == [
+        f"ECA kernel at {c} channels: adaptive k = {_paper_kernel(c)}"
+        for c in (256, 512, 1024, 2048)]
+    fixed = archspec.resolve(SPEC_DIR / "ecaresnet50d.yaml",
+                             ["block.attention={type: eca, kernel_size: 3}"])
+    assert not any("ECA kernel" in n for n in fixed.notes)

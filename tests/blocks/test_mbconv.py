@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+import archspec
 from blockutil import BLOCK, check_block_against_module, one_block, resolve
 
 SE = {"reduction": 4, "divisor": 1, "activation": "silu", "squeeze_from": "block_input"}
@@ -48,3 +49,19 @@ def test_counts_order_and_gradients(c_in, c_out, t, k, stride):
 def test_default_se_position_keeps_se_at_the_end():
     graph = resolve(one_block({"type": "inverted_bottleneck", "se": {"reduction": 4}}, 16, 16))
     assert graph.groups[BLOCK].residual.branch[-2:] == ("norm3", "se")
+
+
+@pytest.mark.parametrize("name", ["efficientnet_b0", "efficientnet_b3", "mobilenetv2_100"])
+def test_drop_path_rate_of_block_i_of_n_is_rate_i_over_n(name):
+    """timm's EfficientNetBuilder: block i (over all stages) of n drops with rate x i / n, and
+    only blocks with a residual have drop path."""
+    from conftest import SPEC_DIR
+    graph = archspec.resolve(SPEC_DIR / f"{name}.yaml", ["drop_path_rate=0.2"])
+    blocks = graph.blocks
+    for i, block in enumerate(blocks):
+        rates = [n.attrs["rate"] for n in graph.under(block.id) if n.kind == "drop_path"]
+        assert rates == ([pytest.approx(0.2 * i / len(blocks))] if block.residual and i else [])
+    module = archspec.to_module(graph)
+    last = max(i for i, b in enumerate(blocks) if b.residual)
+    dropped = module.get_submodule(f"{blocks[last].id}.drop_path")
+    assert dropped.rate == pytest.approx(0.2 * last / len(blocks))
