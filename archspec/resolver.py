@@ -137,6 +137,7 @@ def _plan_head(spec: Spec, b: Builder, x: Tensor, scaling: Scaling) -> Tensor:
     with b.group("head", "sequential", x, family="head", classifier="fc"):
         if head.conv is not None:  # MobileNetV2's pre-logits 1x1 conv to 1280
             conv, norm = scaling.model(head.conv, "head"), head.conv.norm or spec.norm
+            _check_head_kernel(spec, x, conv.kernel_size)
             x = b.conv("conv", x, conv.out_channels, conv.kernel_size, bias=norm.type == "none")
             if norm.type != "none":
                 x = b.norm("conv_norm", x, norm.type, norm.resolved_eps, momentum=norm.momentum)
@@ -261,6 +262,19 @@ def _check_spatial(spec: Spec, x: Tensor, path: Path, problems: list[Problem],
                                 f"got {spec.input.hw[0]}x{spec.input.hw[1]}",
                                 "use a larger image_size or fewer stride-2 stages"))
         raise SpecError(problems)
+
+
+def _check_head_kernel(spec: Spec, x: Tensor, kernel: int) -> None:
+    """The head conv (padding (k - 1) // 2) must leave at least 1x1 of the last stage's map:
+    an even kernel larger than a 1x1 map leaves nothing (torch refuses to run it)."""
+    h, w = x.shape[1:]
+    if min(h, w) + 2 * ((kernel - 1) // 2) >= kernel:
+        return
+    raise SpecError([Problem(spec.location(("head", "conv", "kernel_size")),
+                             "head.conv.kernel_size",
+                             f"expected a kernel that fits the {h}x{w} feature map the last "
+                             f"stage leaves (padding (k - 1) // 2 = {(kernel - 1) // 2}), got "
+                             f"{kernel}", "an odd kernel (its padding keeps the size), or 1")])
 
 
 def _check_size(spec: Spec, b: Builder, first: int, where: str, path: Path) -> None:

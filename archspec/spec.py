@@ -123,7 +123,7 @@ class HeadConvSpec(Model):
     out_channels: int = Field(gt=0)
     """Width of the conv (MobileNetV2: 1280)."""
     kernel_size: int = Field(default=1, gt=0)
-    """Kernel of the conv (padding kernel_size // 2)."""
+    """Kernel of the conv (padding (kernel_size - 1) // 2: an odd kernel keeps the size)."""
     norm: NormSpec | None = None
     """Norm after the conv. Default: the network's `norm`."""
     activation: Activation | None = None

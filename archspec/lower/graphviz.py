@@ -80,8 +80,9 @@ FAMILY_COLORS = {
     "inverted_bottleneck": _tint("reddish purple"),
     "convnext": _tint("yellow", 0.45),
     "downsample": _tint("blue", 0.8),
-    "se": _tint("vermillion"),
 }
+#: Attention sub-modules (SE, ECA, any kind of role `attention`) not named above.
+ATTENTION_COLOR = _tint("vermillion")
 
 #: One colour per layer role at layer level (`archspec.kinds.ROLES`): convolutions blue, norms
 #: yellow, activations green, pooling orange, ... (hue, tint of the role's first kind).
@@ -476,6 +477,9 @@ class _View:
     def family(self, gid: str) -> tuple[str, str, str]:
         """Legend entry and colour of a group's family."""
         key = self.index.color_key(gid)
+        group = self.graph.groups[gid]
+        if key not in FAMILY_COLORS and not group.is_block and group.role == "attention":
+            return ("blocks", kind_name(key), ATTENTION_COLOR)
         return ("blocks", kind_name(key), color_for(key, FAMILY_COLORS))
 
     def node(self, where: graphviz.Digraph, item: _Item) -> None:
