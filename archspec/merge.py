@@ -2,8 +2,9 @@
 stated once here and in docs/spec.md ("Inheritance"):
 
 1. Mappings merge key by key; lists and single values (null included) replace.
-2. Settings that exclude each other (`stages.depths`, or `stages.ratio` with `unit`): the child's
-   choice wins and removes the base's, with a note naming both files.
+2. Settings that exclude each other (`stages.depths`, `stages.ratio` with `unit`,
+   `stages.regnet`): the child's choice wins and removes the base's, with a note naming both
+   files.
 3. A mapping whose `type` changes (the stem, the block, a stage override, the downsampling, a
    norm, the init) keeps the inherited settings that the new type also has (same name and
    meaning) and drops the others, each with a note ("stem.pool dropped: a patchify stem has no
@@ -40,7 +41,7 @@ Schema = Callable[[Path], "TypedSetting | None"]
 
 #: mapping path -> groups of keys that exclude each other
 EXCLUSIVE: dict[Path, tuple[tuple[str, ...], ...]] = {
-    ("stages",): (("depths",), ("ratio", "unit")),
+    ("stages",): (("depths",), ("ratio", "unit"), ("regnet",)),
 }
 
 

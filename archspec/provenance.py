@@ -186,6 +186,8 @@ def resolved_settings(spec: Any, depths: list[int], widths: list[int], strides: 
     for i, (block, path) in enumerate(zip(blocks, block_paths)):
         candidates = [path] if path == ("block",) else [path, ("block",)]
         t.model(f"stages[{i}].block", block, candidates, f"the {block.type} block", network=True)
+    if spec.stages.regnet is not None:
+        _adjusted_group_widths(t, spec, blocks)
     _head(t, spec, scaling)
     for name in type(spec).model_fields:
         if name not in _OWN:
@@ -222,6 +224,9 @@ def _head(t: _Table, spec: Any, scaling: Scaling) -> None:
 def _layout(t: _Table, spec: Any, depths: list[int], widths: list[int],
             strides: list[int]) -> None:
     st, find = spec.stages, t.find.find
+    if st.regnet is not None:
+        _generated(t, spec, depths, widths, strides)
+        return
     if st.depths is not None:
         source = find([("stages", "depths")], "the stages")
         written = list(st.depths)
@@ -243,6 +248,31 @@ def _layout(t: _Table, spec: Any, depths: list[int], widths: list[int],
         t.add("stages.widths", widths, source)
     t.add("stages.strides", strides,
           find([("stages", "strides")], "the stages (1 for the first, 2 after)"))
+
+
+def _generated(t: _Table, spec: Any, depths: list[int], widths: list[int],
+               strides: list[int]) -> None:
+    """Stages from the RegNet generator: its settings, then the widths and depths it gave."""
+    t.model("stages.regnet", spec.stages.regnet, [("stages", "regnet")], "the RegNet generator")
+    source = Source("derived", "stages.regnet",
+                    "RegNet width generator, " +
+                    t.find.find([("stages", "regnet", "w0"), ("stages", "regnet")],
+                                "the stages").text())
+    t.add("stages.depths", depths, source)
+    t.add("stages.widths", widths, source)
+    t.add("stages.strides", strides,
+          t.find.find([("stages", "strides")], "the stages (2 for each generated stage)"))
+
+
+def _adjusted_group_widths(t: _Table, spec: Any, blocks: list[Any]) -> None:
+    """A group width the RegNet generator lowered (to a stage's inner width) is derived."""
+    written, _ = spec.stage_blocks(len(blocks))
+    for i, (before, after) in enumerate(zip(written, blocks)):
+        key = f"stages[{i}].block.group_width"
+        if getattr(before, "group_width", None) != getattr(after, "group_width", None):
+            t.add(key, after.group_width,
+                  Source("derived", "stages.regnet", f"group width {before.group_width} "
+                         f"lowered to the stage's inner width, {t.out[key].source.text()}"))
 
 
 def settings_of(graph: Any) -> dict[str, Setting]:

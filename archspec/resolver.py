@@ -6,8 +6,11 @@ stage's stride (and a shortcut projection when the shape changes), the rest keep
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 from .blocks import BlockContext
+from .blocks.regnet import RegNetStages, generate
 from .blocks.stems import StemContext
 from .errors import Path, Problem, SpecError, format_path
 from .ir import ArchGraph
@@ -21,9 +24,10 @@ from .spec import Spec
 def resolve(spec: Spec) -> ArchGraph:
     """Resolve a validated spec into the IR; raise SpecError for settings that cannot work."""
     scaling = Scaling.of(spec)
-    depths, strides = _stage_layout(spec)
-    depths = scaling.depths(depths)
-    widths = [scaling.channels(w) for w in spec.stages.widths]
+    layout = _stage_layout(spec)
+    depths = scaling.depths(layout.depths)
+    widths = [scaling.channels(w) for w in layout.widths]
+    strides = layout.strides
     b = Builder()
     b.notes += spec.sources.outside  # how the spec was read (a base outside its folder)
     problems: list[Problem] = []
@@ -42,7 +46,7 @@ def resolve(spec: Spec) -> ArchGraph:
         _check_size(spec, b, 0, "the stem", ("input", "image_size"))
         _check_spatial(spec, x, ("stem",), problems)
         with b.group("stages", "stages", x):
-            x = _plan_stages(spec, b, x, list(zip(depths, widths, strides)), problems)
+            x = _plan_stages(spec, b, x, list(zip(depths, widths, strides)), layout, problems)
         b.source = _where(spec, ("head",))
         first = len(b.nodes)
         x = _plan_head(spec, b, x, scaling)
@@ -53,10 +57,13 @@ def resolve(spec: Spec) -> ArchGraph:
         b.source = _where(spec, ("width_multiplier",) if scaling.width != 1
                           else ("depth_multiplier",))
         changed = scaling.changes(spec)
-        b.note(f"scaled: {scaling.rule()}: stage widths {_text(spec.stages.widths)} -> "
+        b.note(f"scaled: {scaling.rule()}: stage widths {_text(layout.widths)} -> "
                f"{_text(widths)}, depths -> {_text(depths)}" + (f", {changed}" if changed else ""))
+    if layout.generated is not None:
+        b.source = _where(spec, ("stages", "regnet", "w0"))
+        b.note(layout.generated.text(spec.stages.regnet))
     b.notes += [note.text() for note in spec.notes]
-    blocks, block_paths = spec.stage_blocks(len(depths))
+    blocks, block_paths = layout.blocks, layout.block_paths
     settings = resolved_settings(spec, depths, widths, strides, blocks, block_paths)
     graph = b.finish(spec.name, spec.description, (spec.input.channels, h, w),
                      attrs={"source": spec.path, "init": spec.init.model_dump(),
@@ -72,16 +79,17 @@ def _text(values: list[int]) -> str:
 
 
 def _plan_stages(spec: Spec, b: Builder, x: Tensor, layout: list[tuple[int, int, int]],
-                 problems: list[Problem]) -> Tensor:
+                 stages: "_Layout", problems: list[Problem]) -> Tensor:
     """Each stage: [separate downsampling layer], then its blocks (torchvision's _make_layer)."""
-    blocks, block_paths = spec.stage_blocks(len(layout))
+    blocks, block_paths = stages.blocks, stages.block_paths
     total_blocks = sum(depth for depth, _, _ in layout)
     downsample = spec.stages.downsample
     done = 0
     for i, ((depth, width, stride), block, path) in enumerate(zip(layout, blocks, block_paths)):
         b.source = _where(spec, path)
         with b.group(str(i), "stage", x, family=block.family, block_type=block.type,
-                     stage=i, depth=depth, width=width, stride=stride):
+                     stage=i, depth=depth, width=width, stride=stride,
+                     **stages.stage_attrs(i)):
             block_stride = stride
             if downsample.type == "layer":  # ConvNeXt: the blocks keep the shape
                 block_stride = 1
@@ -129,6 +137,7 @@ def _plan_head(spec: Spec, b: Builder, x: Tensor, scaling: Scaling) -> Tensor:
     with b.group("head", "sequential", x, family="head", classifier="fc"):
         if head.conv is not None:  # MobileNetV2's pre-logits 1x1 conv to 1280
             conv, norm = scaling.model(head.conv, "head"), head.conv.norm or spec.norm
+            _check_head_kernel(spec, x, conv.kernel_size)
             x = b.conv("conv", x, conv.out_channels, conv.kernel_size, bias=norm.type == "none")
             if norm.type != "none":
                 x = b.norm("conv_norm", x, norm.type, norm.resolved_eps, momentum=norm.momentum)
@@ -144,16 +153,44 @@ def _plan_head(spec: Spec, b: Builder, x: Tensor, scaling: Scaling) -> Tensor:
     return x
 
 
-def _stage_layout(spec: Spec) -> tuple[list[int], list[int]]:
-    """Depths and strides of the stages, checked against the widths."""
+@dataclass(frozen=True)
+class _Layout:
+    """The stages as written or generated, before the multipliers: depths, widths, strides, the
+    block of each stage (and its YAML path), and what the RegNet generator resolved, if used."""
+
+    depths: list[int]
+    widths: list[int]
+    strides: list[int]
+    blocks: list[Any]
+    block_paths: list[Path]
+    generated: RegNetStages | None = None
+
+    def stage_attrs(self, i: int) -> dict[str, Any]:
+        """What a stage group records beyond its shape: a generated stage's group width."""
+        if self.generated is None:
+            return {}
+        group_width = self.generated.group_widths[i]
+        return {"generated": "RegNet"} | ({} if group_width is None
+                                          else {"group_width": group_width})
+
+
+def _stage_layout(spec: Spec) -> _Layout:
+    """Depths, widths and strides of the stages, checked against each other; or generated."""
     st = spec.stages
     problems: list[Problem] = []
-    n = len(st.widths)
     loc = spec.location
 
     def problem(path: Path, message: str, hint: str) -> None:
         problems.append(Problem(loc(path), format_path(path), message, hint))
 
+    if st.regnet is not None:
+        return _generated_layout(spec)
+    if st.widths is None:
+        problem(("stages",), "required setting `widths` is missing",
+                "give `widths: [256, 512, 1024, 2048]`, or generate them with `regnet: {w0: 48, "
+                "wa: 20.71, wm: 2.65, depth: 27}`")
+        raise SpecError(problems)
+    n = len(st.widths)
     if st.depths is not None and (st.ratio is not None or st.unit is not None):
         problem(("stages", "ratio" if st.ratio is not None else "unit"),
                 "expected either `depths` or `ratio` with `unit`, got both",
@@ -180,7 +217,40 @@ def _stage_layout(spec: Spec) -> tuple[list[int], list[int]]:
                 f"`widths` has {n} entries; give both lists the same length")
     if problems:
         raise SpecError(problems)
-    return list(depths), list(strides)
+    blocks, paths = spec.stage_blocks(n)
+    return _Layout(list(depths), list(st.widths), list(strides), blocks, paths)
+
+
+def _generated_layout(spec: Spec) -> _Layout:
+    """RegNet: the generator's widths and depths, each stage's group width made compatible
+    (archspec.blocks.regnet). Settings it replaces, or multipliers, are errors."""
+    st, gen = spec.stages, spec.stages.regnet
+    problems: list[Problem] = []
+    for key in ("widths", "depths", "ratio", "unit"):
+        if getattr(st, key) is not None:
+            problems.append(Problem(spec.location(("stages", key)), f"stages.{key}",
+                                    f"expected either `regnet` or `{key}`, got both",
+                                    f"remove `{key}` (the RegNet generator sets the widths and "
+                                    f"depths), or remove `regnet`"))
+    for key in ("width_multiplier", "depth_multiplier"):
+        if getattr(spec, key) != 1:
+            problems.append(Problem(spec.location((key,)), key,
+                                    f"expected 1 with a RegNet generator, got "
+                                    f"{getattr(spec, key):g}",
+                                    "scale the generator instead: w0 and wa for width, depth "
+                                    "for depth"))
+    if st.strides is not None and len(st.strides) != gen.stages:
+        problems.append(Problem(spec.location(("stages", "strides")), "stages.strides",
+                                f"expected {gen.stages} entries (one per generated stage), got "
+                                f"{len(st.strides)}", f"`regnet` asks for {gen.stages} stages"))
+    if problems:
+        raise SpecError(problems)
+    blocks, paths = spec.stage_blocks(gen.stages)
+    generated = generate(gen, blocks, paths, lambda p: spec.sources.values.get(tuple(p)))
+    blocks = [b.model_copy(update={"group_width": g}) if g is not None and g != b.group_width
+              else b for b, g in zip(blocks, generated.group_widths)]
+    strides = list(st.strides) if st.strides is not None else [2] * gen.stages
+    return _Layout(generated.depths, generated.widths, strides, blocks, paths, generated)
 
 
 def _check_spatial(spec: Spec, x: Tensor, path: Path, problems: list[Problem],
@@ -192,6 +262,19 @@ def _check_spatial(spec: Spec, x: Tensor, path: Path, problems: list[Problem],
                                 f"got {spec.input.hw[0]}x{spec.input.hw[1]}",
                                 "use a larger image_size or fewer stride-2 stages"))
         raise SpecError(problems)
+
+
+def _check_head_kernel(spec: Spec, x: Tensor, kernel: int) -> None:
+    """The head conv (padding (k - 1) // 2) must leave at least 1x1 of the last stage's map:
+    an even kernel larger than a 1x1 map leaves nothing (torch refuses to run it)."""
+    h, w = x.shape[1:]
+    if min(h, w) + 2 * ((kernel - 1) // 2) >= kernel:
+        return
+    raise SpecError([Problem(spec.location(("head", "conv", "kernel_size")),
+                             "head.conv.kernel_size",
+                             f"expected a kernel that fits the {h}x{w} feature map the last "
+                             f"stage leaves (padding (k - 1) // 2 = {(kernel - 1) // 2}), got "
+                             f"{kernel}", "an odd kernel (its padding keeps the size), or 1")])
 
 
 def _check_size(spec: Spec, b: Builder, first: int, where: str, path: Path) -> None:

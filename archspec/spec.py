@@ -18,6 +18,7 @@ from pydantic import Field, PrivateAttr, TypeAdapter, field_validator, model_val
 from .blocks import BLOCKS, DOWNSAMPLES, STEMS
 from .blocks.attachments import ATTENTIONS
 from .blocks.base import Activation, BlockSpecBase, Model, NormSpec, field_docs, on_register
+from .blocks.regnet import RegNetStagesSpec
 from .errors import Location, Path, Problem, SpecError, did_you_mean, format_path
 from .loader import SourceMap, apply_overrides, load_file
 from .merge import MergeNote, TypedSetting, merge
@@ -78,10 +79,16 @@ class StagesSpec(Model):
     """Stage compute ratio, e.g. [1, 1, 3, 1] (or "1:1:3:1"); depths = ratio x unit."""
     unit: int | None = Field(default=None, gt=0)
     """Multiplier of `ratio`: ratio 1:1:3:1 with unit 3 gives depths 3, 3, 9, 3."""
-    widths: list[Annotated[int, Field(gt=0)]] = Field(min_length=1)
-    """Output channels of each stage, e.g. [256, 512, 1024, 2048]."""
+    widths: list[Annotated[int, Field(gt=0)]] | None = Field(default=None, min_length=1)
+    """Output channels of each stage, e.g. [256, 512, 1024, 2048]. Required unless `regnet`
+    generates them."""
+    regnet: RegNetStagesSpec | None = None
+    """RegNet's generator, instead of `widths` and `depths`: `{w0: 48, wa: 20.71, wm: 2.65,
+    depth: 27}` gives RegNetY-1.6GF's stages, quantised as pycls and timm do (docs/blocks.md,
+    "RegNet"); `build` prints the widths, depths and group widths it resolved to."""
     strides: list[Annotated[int, Field(gt=0)]] | None = None
-    """Stride of each stage's first block. Default: 1 for the first stage, 2 for the others."""
+    """Stride of each stage's first block. Default: 1 for the first stage, 2 for the others;
+    2 for every stage when `regnet` generates them (RegNet has no stem pool)."""
     # Keys lax: a spec saved as JSON (a checkpoint's) writes the stage indices as text.
     overrides: dict[Annotated[int, Field(strict=False)], dict[str, Any]] = Field(
         default_factory=dict)
@@ -116,7 +123,7 @@ class HeadConvSpec(Model):
     out_channels: int = Field(gt=0)
     """Width of the conv (MobileNetV2: 1280)."""
     kernel_size: int = Field(default=1, gt=0)
-    """Kernel of the conv (padding kernel_size // 2)."""
+    """Kernel of the conv (padding (kernel_size - 1) // 2: an odd kernel keeps the size)."""
     norm: NormSpec | None = None
     """Norm after the conv. Default: the network's `norm`."""
     activation: Activation | None = None
@@ -246,6 +253,14 @@ class Spec(Model):
         return self._sources.value(path)
 
     @property
+    def num_stages(self) -> int:
+        """How many stages the spec asks for: one per width, or the RegNet generator's count."""
+        st = self.stages
+        if st.widths is None and st.regnet is not None:
+            return st.regnet.stages
+        return len(st.widths or ())
+
+    @property
     def notes(self) -> list[MergeNote]:
         """What inheritance did that a reader should know (archspec.merge), stage overrides
         included once `stage_blocks` has run."""
@@ -334,13 +349,15 @@ def validate(data: dict, sources: SourceMap, path: str | None = None) -> Spec:
 def _check_overrides(spec: Spec) -> None:
     known = set(BLOCKS)
     problems = []
-    n = len(spec.stages.widths)
+    n = spec.num_stages
     for index, override in spec.stages.overrides.items():
         if not 0 <= index < n:
             problems.append(Problem(spec.sources.key(("stages", "overrides", index)),
                                     format_path(("stages", "overrides", index)),
                                     f"expected a stage index from 0 to {n - 1}, got {index}",
-                                    f"the spec has {n} stages (one per width)"))
+                                    f"the spec has {n} stages ("
+                                    + ("one per width)" if spec.stages.widths is not None
+                                       else "stages.regnet.stages)")))
         elif "type" in override and override["type"] not in known:
             problems.append(Problem(spec.sources.value(("stages", "overrides", index, "type")),
                                     format_path(("stages", "overrides", index, "type")),

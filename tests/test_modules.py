@@ -26,7 +26,7 @@ BATCH = 2
 @functools.lru_cache(maxsize=None)
 def _block_types(path) -> frozenset[str]:
     spec = archspec.load(path)
-    blocks, _ = spec.stage_blocks(len(spec.stages.widths))
+    blocks, _ = spec.stage_blocks(spec.num_stages)
     return frozenset(b.type for b in blocks)
 
 

@@ -152,3 +152,23 @@ def test_head_conv_and_init_errors(tmp_path, capsys):
     init: {type: trunc_normal, std: -1}
 """, capsys)
     assert "bad.yaml:7:" in err and "init.std: expected a value greater than 0, got -1" in err
+
+
+def test_an_even_head_kernel_on_a_1x1_map_is_a_located_error(tmp_path):
+    """torch refuses a 2x2 conv on a 1x1 map (padding (k - 1) // 2 = 0): validate must too, or
+    what it accepts would not build (hypothesis drew this case in test_properties)."""
+    import archspec
+    from archspec.errors import SpecError
+    spec = tmp_path / "s.yaml"
+    spec.write_text("name: t\ninput: {image_size: 16}\nstages: {depths: [1, 1, 1], "
+                    "widths: [32, 64, 128]}\nblock: {type: basic}\n"
+                    "head: {conv: {kernel_size: 2, out_channels: 64}}\n")
+    with pytest.raises(SpecError) as err:
+        archspec.resolve(spec)
+    (problem,) = err.value.problems
+    assert problem.path == "head.conv.kernel_size"
+    assert (problem.location.line, problem.location.col) == (5, 28)
+    assert "fits the 1x1 feature map" in problem.message
+    for kernel in (1, 3):  # an odd kernel keeps the 1x1 map, and builds
+        model = archspec.build(spec, [f"head.conv.kernel_size={kernel}"])
+        assert model.eval()(__import__("torch").randn(1, 3, 16, 16)).shape == (1, 1000)

@@ -55,7 +55,7 @@ class ClassicStem(_StemBase):
     out_channels: int = Field(default=64, gt=0)
     """Width of the conv."""
     kernel_size: int = Field(default=7, gt=0)
-    """Kernel of the conv (padding kernel_size // 2)."""
+    """Kernel of the conv (padding (kernel_size - 1) // 2: an odd kernel keeps the size)."""
     stride: int = Field(default=2, gt=0)
     """Stride of the conv."""
     pool: Pool = "max"

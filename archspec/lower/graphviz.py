@@ -80,8 +80,9 @@ FAMILY_COLORS = {
     "inverted_bottleneck": _tint("reddish purple"),
     "convnext": _tint("yellow", 0.45),
     "downsample": _tint("blue", 0.8),
-    "se": _tint("vermillion"),
 }
+#: Attention sub-modules (SE, ECA, any kind of role `attention`) not named above.
+ATTENTION_COLOR = _tint("vermillion")
 
 #: One colour per layer role at layer level (`archspec.kinds.ROLES`): convolutions blue, norms
 #: yellow, activations green, pooling orange, ... (hue, tint of the role's first kind).
@@ -476,6 +477,9 @@ class _View:
     def family(self, gid: str) -> tuple[str, str, str]:
         """Legend entry and colour of a group's family."""
         key = self.index.color_key(gid)
+        group = self.graph.groups[gid]
+        if key not in FAMILY_COLORS and not group.is_block and group.role == "attention":
+            return ("blocks", kind_name(key), ATTENTION_COLOR)
         return ("blocks", kind_name(key), color_for(key, FAMILY_COLORS))
 
     def node(self, where: graphviz.Digraph, item: _Item) -> None:
@@ -929,8 +933,11 @@ def _unit_item(view: _View, run: list[str]) -> _Item:
 def _stage_item(view: _View, stage: Group) -> _Item:
     legend = view.family(stage.id)
     lines = [f"{stage.family or legend[1]} {TIMES}{stage.depth or '?'}",
-             SEP.join(f"{k} {v}" for k, v in (("width", stage.width), ("stride", stage.stride))
-                      if v is not None)]
+             SEP.join(f"{k} {v}" for k, v in (("width", stage.width),
+                                              ("group width", stage.attrs.get("group_width")),
+                                              ("stride", stage.stride)) if v is not None)]
+    if stage.attrs.get("generated"):  # widths and depths from a stage generator
+        lines.append(f"{stage.attrs['generated']} width generator")
     for part in _stage_parts(view.index, stage.id):  # e.g. a separate downsampling layer
         group = view.graph.groups.get(part)
         name = str(group.family or part.rpartition(".")[2]) if group else ""
@@ -1000,6 +1007,8 @@ def _cluster_label(view: _View, gid: str) -> str:
     if group.kind == "stage":
         title = f"stage {local}"
         lines.append(f"{group.family or ''} {TIMES}{group.depth or ''}")
+        if group.attrs.get("group_width"):
+            lines.append(f"group width {group.attrs['group_width']}")
     elif view.index.is_block(gid):
         title = f"{kind_name(str(group.block_type))} {_position(group)}"
     elif view.index.parent.get(gid) == "":

@@ -27,7 +27,7 @@ SOURCES = {"timm": ("timm", "timm_legacy"), "torchvision": ("torchvision",)}
 #: block type -> the foreign model class whose module names its network takes
 MODEL_CLASS = {"basic": "resnet", "bottleneck": "resnet", "splat": "resnet",
                "sk_basic": "resnet", "sk_bottleneck": "resnet",
-               "inverted_bottleneck": "mobilenet", "convnext": "convnext"}
+               "inverted_bottleneck": "mobilenet", "convnext": "convnext", "regnet": "regnet"}
 
 
 @dataclass(frozen=True)
@@ -147,9 +147,18 @@ def _stem_efficientnet(w: _Walk, members) -> None:
             w.put(f"stem.{pairs[0][1]}", "bn1")
 
 
+def _stem_regnet(w: _Walk, members) -> None:
+    """timm's RegNet stem is one ConvNormAct: `stem.conv`, `stem.bn`."""
+    for conv, norm in _pairs(members)[:1]:
+        w.put(f"stem.{conv}", "stem.conv")
+        if norm:
+            w.put(f"stem.{norm}", "stem.bn")
+
+
 STEMS: dict[tuple[str, str], Callable] = {
     ("timm", "resnet"): _stem_resnet, ("torchvision", "resnet"): _stem_resnet,
     ("timm_legacy", "resnet"): _stem_legacy,
+    ("timm", "regnet"): _stem_regnet,
     ("timm", "mobilenet"): _stem_efficientnet,
     ("timm", "convnext"): lambda w, m: _seq(w, "stem", _pairs(m), "stem"),
     ("torchvision", "mobilenet"): lambda w, m: _seq(w, "stem", _pairs(m), w.next_feature()),
@@ -181,6 +190,8 @@ def _stage(w: _Walk, s: int, sid: str) -> None:
 def _block_path(w: _Walk, s: int, j: str, stage_path: str) -> str:
     if w.model == "resnet":
         return f"layer{s + 1}.{j}"
+    if w.model == "regnet":
+        return f"s{s + 1}.b{int(j) + 1}"
     if w.layout == "torchvision":
         return f"{stage_path}.{j}" if stage_path else w.next_feature()
     return f"blocks.{s}.{j}" if w.model == "mobilenet" else f"stages.{s}.blocks.{j}"
@@ -227,6 +238,21 @@ def _selective_kernel_name(head: str, rest: str) -> str:
     if not rest:
         return f"{head}.conv"
     return head + "." + _PATH.sub(r"paths.\1", rest)
+
+
+def _block_regnet(w: _Walk, bid: str, path: str, members) -> None:
+    """timm's RegNet block: each conv and its norm are a ConvNormAct (`convK.conv`, `convK.bn`),
+    the shortcut's too (`downsample.conv`, `downsample.bn`); the SE keeps its names."""
+    renamed = {}
+    for conv, norm in _pairs(members):
+        if conv.startswith("se."):
+            continue
+        head = "downsample" if conv.startswith("downsample.") else conv
+        renamed[conv] = f"{head}.conv"
+        if norm:
+            renamed[norm] = f"{head}.bn"
+    for local, _ in members:
+        w.put(f"{bid}.{local}", f"{path}.{renamed.get(local, local)}")
 
 
 #: timm EfficientNet blocks: InvertedResidual names, and DepthwiseSeparableConv's (no expansion)
@@ -294,6 +320,7 @@ BLOCKS: dict[tuple[str, str], Callable] = {
     ("torchvision", "resnet"): _block_resnet,
     ("timm", "mobilenet"): _block_ir_timm, ("torchvision", "mobilenet"): _block_ir_torchvision,
     ("timm", "convnext"): _block_convnext, ("torchvision", "convnext"): _block_convnext_torchvision,
+    ("timm", "regnet"): _block_regnet,
 }
 
 
@@ -319,6 +346,7 @@ def _head_mobilenet_torchvision(w: _Walk, members) -> None:
 
 HEADS: dict[tuple[str, str], Callable] = {
     ("timm", "resnet"): _head({"fc": "fc"}), ("torchvision", "resnet"): _head({"fc": "fc"}),
+    ("timm", "regnet"): _head({"fc": "head.fc"}),
     ("timm_legacy", "resnet"): _head({"fc": "last_linear"}),
     ("timm", "mobilenet"): _head({"conv": "conv_head", "conv_norm": "bn2", "fc": "classifier"}),
     ("torchvision", "mobilenet"): _head_mobilenet_torchvision,

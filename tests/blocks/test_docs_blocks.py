@@ -10,6 +10,7 @@ import pytest
 import archspec
 from archspec.blocks.eca import EcaSpec
 from archspec.blocks.grn import GlobalResponseNormSpec
+from archspec.blocks.regnet import RegNetSpec, RegNetStagesSpec
 from archspec.blocks.se import SqueezeExciteSpec
 from archspec.blocks.splat import SplatSpec
 from archspec.cli import main
@@ -48,7 +49,7 @@ def test_page_has_examples():
 
 
 @pytest.mark.parametrize("model", [SqueezeExciteSpec, EcaSpec, SplatSpec, ScalingScopeSpec,
-                                   GlobalResponseNormSpec])
+                                   GlobalResponseNormSpec, RegNetSpec, RegNetStagesSpec])
 def test_every_setting_is_documented(model):
     for field in model.model_fields:
         if field not in ("type", "norm", "activation"):
