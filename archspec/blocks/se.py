@@ -50,6 +50,10 @@ class SqueezeExciteSpec(AttentionSpecBase):
     """The width C that C / r is taken from: `gated` (the channels SE scales, SENet) or
     `block_input` (the block's input width, wherever SE sits: EfficientNet's `se_ratio` 0.25 of
     the input width inside the expanded block, i.e. `reduction: 4, divisor: 1`)."""
+    ties: Literal["up", "even"] = "up"
+    """How a C / r halfway between two multiples of `divisor` rounds: `up` (timm's
+    make_divisible: SE-ResNet) or to the `even` multiple (Python's round: timm's EfficientNet
+    SqueezeExcite, so an 18-channel input squeezes to round(4.5) = 4, not 5)."""
 
     def problems(self, channels: int, path: tuple, block_input: int | None = None
                  ) -> list[Problem]:
@@ -106,8 +110,11 @@ def squeeze_width(channels: int, se: SqueezeExciteSpec,
     (the gated width) or, with `squeeze_from: block_input`, the block's input width.
 
     timm's `make_divisible(v, divisor, round_limit=0)`: max(divisor, floor(v + divisor / 2) rounded
-    down to a multiple of divisor)."""
+    down to a multiple of divisor); with `ties: even`, max(divisor, round(v / divisor) x divisor)
+    (Python's round, halves to even)."""
     exact = _squeezed(channels, se, block_input) / se.reduction
+    if se.ties == "even":
+        return max(se.divisor, round(exact / se.divisor) * se.divisor), exact
     return make_divisible(exact, se.divisor, round_limit=0), exact
 
 

@@ -13,7 +13,8 @@ import pytest
 import archspec
 from blockutil import BLOCK, check_block_against_module, one_block, resolve
 
-SE = {"reduction": 4, "divisor": 1, "activation": "silu", "squeeze_from": "block_input"}
+SE = {"reduction": 4, "divisor": 1, "activation": "silu", "squeeze_from": "block_input",
+      "ties": "even"}
 
 
 def _mbconv(t: float, k: int = 3) -> dict:
@@ -31,7 +32,9 @@ def _timm_params(c_in: int, c_out: int, t: int, k: int) -> int:
 
 @pytest.mark.parametrize("c_in,c_out,t,k,stride", [
     (16, 24, 6, 3, 2), (24, 24, 6, 3, 1), (40, 40, 6, 5, 1), (32, 16, 1, 3, 1), (24, 24, 1, 3, 1),
-    (20, 36, 4, 5, 2)])
+    (20, 36, 4, 5, 2),
+    # input x 0.25 halfway between integers: Python's round goes to the even one (2, 4, 2)
+    (10, 16, 6, 3, 1), (18, 18, 6, 3, 1), (10, 10, 1, 3, 1)])
 def test_counts_order_and_gradients(c_in, c_out, t, k, stride):
     graph = resolve({**one_block(_mbconv(t, k), c_in, c_out, stride), "activation": "silu"})
     group = graph.groups[BLOCK]
