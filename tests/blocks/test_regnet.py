@@ -89,7 +89,8 @@ def regnet(w0: int, wa: float, wm: float, depth: int, group_width: int, se: bool
             "block": {"type": "regnet", "group_width": group_width, "bottleneck_ratio": ratio},
             "head": {"num_classes": 7}}
     if se:
-        spec["block"]["se"] = {"reduction": 4, "divisor": 1, "squeeze_from": "block_input"}
+        spec["block"]["se"] = {"reduction": 4, "divisor": 1, "squeeze_from": "block_input",
+                               "ties": "even"}
     return spec
 
 
