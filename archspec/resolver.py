@@ -231,7 +231,8 @@ def _generated_layout(spec: Spec) -> _Layout:
             problems.append(Problem(spec.location(("stages", key)), f"stages.{key}",
                                     f"expected either `regnet` or `{key}`, got both",
                                     f"remove `{key}` (the RegNet generator sets the widths and "
-                                    f"depths), or remove `regnet`"))
+                                    f"depths; `{key}: null` drops an inherited one), or remove "
+                                    f"`regnet`"))
     for key in ("width_multiplier", "depth_multiplier"):
         if getattr(spec, key) != 1:
             problems.append(Problem(spec.location((key,)), key,

@@ -231,3 +231,18 @@ def test_hand_written_stages_replace_an_inherited_generator(tmp_path):
     graph = archspec.resolve(spec)
     assert [s.width for s in graph.stages] == [32, 64]
     assert [s.stride for s in graph.stages] == [1, 2]  # hand-written stages: 1, then 2
+
+
+def test_a_generator_over_an_inherited_hand_written_layout(tmp_path):
+    """`regnet` replaces an inherited `depths` (they exclude each other); inherited `widths`
+    must be dropped with `widths: null`, which the error says."""
+    resnet = SPEC_DIR / "resnet18.yaml"
+    (tmp_path / "child.yaml").write_text(
+        f"name: child\nbase: {resnet}\nstages:\n  regnet: {{w0: 24, wa: 36.44, wm: 2.49, "
+        f"depth: 13}}\nblock: {{type: regnet, group_width: 8}}\n")
+    with pytest.raises(SpecError, match=r"`widths: null` drops an inherited one"):
+        archspec.resolve(tmp_path / "child.yaml")
+    text = (tmp_path / "child.yaml").read_text().replace("  regnet:", "  widths: null\n  regnet:")
+    (tmp_path / "child.yaml").write_text(text)
+    graph = archspec.resolve(tmp_path / "child.yaml")
+    assert [s.width for s in graph.stages] == [24, 56, 152, 368]
