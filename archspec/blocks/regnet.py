@@ -3,7 +3,8 @@
 regnet block: 1x1 -> norm -> act -> 3x3 (stride, groups of `group_width` channels) -> norm -> act
               -> [SE] -> 1x1 -> norm, + shortcut (1x1 conv + norm when the shape changes), act.
               RegNetX has no SE; RegNetY squeezes the 3x3's output to a quarter of the block's
-              INPUT width (`se: {reduction: 4, divisor: 1, squeeze_from: block_input}`).
+              INPUT width (`se: {reduction: 4, divisor: 1, squeeze_from: block_input,
+              ties: even}`).
 
 The stage generator (`stages.regnet`, next to `stages.ratio` and `unit`) turns RegNet's four
 numbers into stages, pycls's `generate_regnet` (timm's too):

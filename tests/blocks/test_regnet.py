@@ -82,27 +82,34 @@ def test_widths_made_compatible_with_the_group_width():
 
 
 def regnet(w0: int, wa: float, wm: float, depth: int, group_width: int, se: bool,
-           **gen) -> dict:
+           ratio: float = 1.0, **gen) -> dict:
     spec = {"name": "grid", "input": {"image_size": 32},
             "stem": {"type": "classic", "out_channels": 16, "kernel_size": 3, "pool": "none"},
             "stages": {"regnet": {"w0": w0, "wa": wa, "wm": wm, "depth": depth, **gen}},
-            "block": {"type": "regnet", "group_width": group_width}, "head": {"num_classes": 7}}
+            "block": {"type": "regnet", "group_width": group_width, "bottleneck_ratio": ratio},
+            "head": {"num_classes": 7}}
     if se:
-        spec["block"]["se"] = {"reduction": 4, "divisor": 1, "squeeze_from": "block_input"}
+        spec["block"]["se"] = {"reduction": 4, "divisor": 1, "squeeze_from": "block_input",
+                               "ties": "even"}
     return spec
 
 
 GRID = [(8, 8, 2.0, 4, 8, False, {"stages": 3}), (16, 12.5, 2.2, 6, 8, True, {"stages": 3}),
         (24, 36.44, 2.49, 13, 24, True, {}), (32, 20, 1.5, 5, 16, False, {"stages": 4}),
-        (8, 40, 3.0, 7, 4, True, {"stages": 3, "quantum": 4})]
+        (8, 40, 3.0, 7, 4, True, {"stages": 3, "quantum": 4}),
+        (16, 12.5, 2.2, 6, 8, True, {"stages": 3, "ratio": 0.5}),  # inner widths half
+        (16, 12.5, 2.2, 6, 8, False, {"stages": 3, "ratio": 4.0})]  # inverted (RegNetZ-like)
 
 
 @pytest.mark.parametrize("w0,wa,wm,depth,group_width,se,gen", GRID)
 def test_grid_builds_runs_and_every_parameter_learns(w0, wa, wm, depth, group_width, se, gen):
     graph = archspec.resolve(archspec.load(regnet(w0, wa, wm, depth, group_width, se, **gen)))
     assert sum(s.depth for s in graph.stages) == depth
+    ratio = gen.get("ratio", 1.0)
     for stage in graph.stages:
-        assert stage.width % stage.attrs["group_width"] == 0
+        inner = graph.node(f"{stage.id}.blocks.0.conv2")
+        assert inner.out_channels == round(stage.width * ratio)
+        assert inner.out_channels % stage.attrs["group_width"] == 0
     model = archspec.to_module(graph).train()
     assert sum(p.numel() for p in model.parameters()) == graph.params
     for m in model.modules():  # zero-init residual norms would stop the gradient before them
