@@ -90,7 +90,7 @@ class Scaling:
             scaled = self.model(model, part.split()[0])
             for name in getattr(model, "width_settings", ()):
                 if getattr(model, name) != getattr(scaled, name):
-                        parts.append(f"{part} {_text(getattr(model, name))} -> "
+                    parts.append(f"{part} {_text(getattr(model, name))} -> "
                                  f"{_text(getattr(scaled, name))}")
         return ", ".join(parts)
 
@@ -115,8 +115,11 @@ def _text(value: Any) -> str:
 
 
 def _feature(f: Any) -> tuple:
-    """The multipliers a network was derived with (the diff's `compound scaling` step)."""
+    """The multipliers a network was derived with (the diff's `compound scaling` step); at
+    multipliers of 1 the divisor and the scope change nothing, so they are left out."""
     s = Scaling.from_dict(f.graph.attrs.get("scaling") or Scaling().as_dict())
+    if s.identity:
+        return 1.0, 1.0, None, ()
     return s.width, s.depth, s.divisor, tuple(sorted(s.scope().items()))
 
 

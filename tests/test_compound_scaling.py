@@ -139,3 +139,12 @@ def test_docs_examples_are_the_published_networks(tmp_path):
         path.write_text(example)
         expected = archspec.resolve(ROOT / "specs" / f"{name}.yaml").params
         assert archspec.resolve(path).params == expected == int(params.replace(",", ""))
+
+
+def test_a_scope_at_multipliers_of_one_is_no_compound_scaling():
+    """MobileNetV2 1.0 (head: at_least_written) and EfficientNet-B0 (all scaled) both sit at
+    multipliers of 1, where the scope changes nothing."""
+    from archspec.diffing import diff
+    found = diff(MNV2, B0)
+    assert "compound_scaling" not in {s.key for s in found.steps}
+    assert "width" in {s.key for s in found.steps}  # their hand-set widths differ
