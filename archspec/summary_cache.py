@@ -11,7 +11,8 @@ everything the answer depends on is unchanged:
 - archspec's own source files (sizes and modification times), the Python version, and the
   installed pydantic and PyYAML (their files' modification times);
 - the block families installed as `archspec.blocks` entry points (names, modules, versions);
-- the `ARCHSPEC_*` environment variables (the loader's and resolver's limits).
+- the `ARCHSPEC_*` environment variables (the loader's and resolver's limits);
+- the working folder (notes name files relative to it).
 
 Invalid specs are never stored (their errors are always computed afresh), nor are runs with
 `--set` overrides or `--strict`, nor any answer while a block family is registered that neither
@@ -85,7 +86,12 @@ def _entry(path: str) -> pathlib.Path | None:
     folder = cache_dir()
     if folder is None:
         return None
-    return folder / (hashlib.sha256(os.path.abspath(path).encode()).hexdigest() + ".json")
+    return folder / (hashlib.sha256(_key(path).encode()).hexdigest() + ".json")
+
+
+def _key(path: str | os.PathLike) -> str:
+    """The spec as given, and the working folder: notes name files relative to it."""
+    return f"{os.path.abspath(path)}\0{os.getcwd()}"
 
 
 def lookup(path: str | os.PathLike) -> dict[str, Any] | None:
@@ -95,7 +101,7 @@ def lookup(path: str | os.PathLike) -> dict[str, Any] | None:
         return None
     try:
         data = json.loads(entry.read_text())
-        if data["spec"] != os.path.abspath(path) or data["fingerprint"] != fingerprint():
+        if data["spec"] != _key(path) or data["fingerprint"] != fingerprint():
             return None
         if any(_content(file) != digest for file, digest in data["files"]):
             return None
@@ -110,7 +116,7 @@ def store(path: str | os.PathLike, files: list[str], summary: dict[str, Any]) ->
     if entry is None or not _only_known_families():
         return
     try:
-        data = {"spec": os.path.abspath(path), "fingerprint": fingerprint(),
+        data = {"spec": _key(path), "fingerprint": fingerprint(),
                 "files": [[f, _content(f)] for f in dict.fromkeys(files)], "summary": summary}
         entry.parent.mkdir(parents=True, exist_ok=True)
         tmp = entry.with_name(f"{entry.stem}.{os.getpid()}.tmp")

@@ -125,3 +125,22 @@ def test_list_uses_it_too(tmp_path):
     first, second = run(code, cache), run(code, cache)
     assert first.stdout.splitlines()[:-1] == second.stdout.splitlines()[:-1]
     assert first.stdout.splitlines()[-1] == "True" and second.stdout.splitlines()[-1] == "False"
+
+
+def test_notes_are_kept_per_working_folder(tmp_path):
+    """A note names files relative to the working folder: a summary stored from one folder is
+    not shown in another (there the paths would be wrong)."""
+    cache = tmp_path / "cache"
+    spec = ROOT / "specs" / "ecaresnet26t.yaml"  # its notes point at a base's source line
+    code = f"import sys; from archspec.cli import main; sys.exit(main(['validate', {str(spec)!r}]))"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ARCHSPEC_CACHE_DIR": str(cache)}
+    outs = []
+    for folder in (ROOT, tmp_path, tmp_path):
+        proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=folder,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        outs.append(proc.stdout)
+    fresh = subprocess.run([sys.executable, "-c", code], env={**env, "ARCHSPEC_NO_CACHE": "1"},
+                           cwd=tmp_path, capture_output=True, text=True, timeout=120).stdout
+    assert outs[1] == outs[2] == fresh
+    assert len(list(cache.glob("summaries/*.json"))) == 2
