@@ -78,10 +78,10 @@ class InvertedBottleneckSpec(BlockSpecBase):
     convs, kept by the roadmap until BN -> LN) or `always`. A shortcut projection conv has a
     bias only with `always` or when the block has no norm (as the ConvNeXt authors' models)."""
     se_position: Literal["end", "after_depthwise"] = "end"
-    """Where the attention attachment (`se` or `attention`) sits: at the `end` of the branch, after its last norm (as in
-    SE-ResNet), or `after_depthwise`, on the expanded width between the depthwise conv's
-    activation and the projection (EfficientNet, MobileNetV3; needs `depthwise_position:
-    middle`)."""
+    """Where the attention attachment (`se` or `attention`) sits: at the `end` of the branch,
+    after its last norm (as in SE-ResNet), or `after_depthwise`, on the expanded width between
+    the depthwise conv's activation and the projection (EfficientNet, MobileNetV3; needs
+    `depthwise_position: middle`)."""
     pointwise: Literal["conv", "linear"] = "conv"
     """The two pointwise layers as 1x1 convs (`conv`) or as Linear layers over channels-last
     tensors (`linear`, ConvNeXt's fast path: permute, norm, Linear, act, Linear, permute back).
