@@ -14,7 +14,7 @@ from .blocks.attachments import plan_attention
 from .blocks.base import BlockContext, BlockSpecBase, register_block
 from .blocks.downsample import Shortcut, plan_shortcut
 from .blocks.resnet import ResidualSpec, finish_residual
-from .blocks.se import SqueezeExciteSpec, plan_se
+from .blocks.se import SqueezeExciteSpec
 from .blocks.settings import Activation, Model, NormSpec
 from .errors import Problem, format_path
 from .kinds import register_group_kind, register_kind
@@ -26,7 +26,7 @@ __all__ = [
     "ENTRY_POINT_GROUP", "Activation", "BlockContext", "BlockSpecBase", "Builder", "Model",
     "NormSpec", "Problem", "ResidualSpec", "Shortcut", "SqueezeExciteSpec", "StepRule", "Tensor",
     "finish_residual", "flag", "format_path", "make_divisible", "nearest_divisor",
-    "plan_attention", "plan_se", "plan_shortcut", "presence_step", "register_block",
+    "plan_attention", "plan_shortcut", "presence_step", "register_block",
     "register_group_kind", "register_kind", "register_step", "torch_container", "torch_layer",
     "toward",
 ]

@@ -20,7 +20,7 @@ from ..kinds import register_group_kind
 from ..lower.registry import torch_container
 from ..primitives import make_divisible
 from ..steps import presence_step, register_step
-from .attachments import AttentionSpecBase, gating_container, plan_attention, register_attention
+from .attachments import AttentionSpecBase, gating_container, register_attention
 from .settings import Activation
 
 register_group_kind("se", "attention", "squeeze-excite", token="SE",
@@ -135,25 +135,6 @@ def _working_setting(se: SqueezeExciteSpec, channels: int) -> str:
 def as_attention(se: SqueezeExciteSpec) -> SqueezeExciteAttention:
     """The `se:` shorthand resolved: the same settings as `attention: {type: se, ...}`."""
     return SqueezeExciteAttention(**dict(se))
-
-
-def plan_se(ctx: "BlockContext", x: "Tensor", se: SqueezeExciteSpec | None) -> "Tensor":
-    """SE from an `se:` value alone (`archspec.extend`'s earlier API): `x` itself when `se` is
-    None. A family should call `attachments.plan_attention(ctx, y, self)` instead, which places
-    whichever attachment the block has (`se:` or `attention:`)."""
-    if se is None:
-        return x
-    return plan_attention(ctx, x, _Only(se))
-
-
-class _Only:
-    """A stand-in block spec whose only attachment is the `se:` value given."""
-
-    def __init__(self, se: SqueezeExciteSpec):
-        self.se = se
-
-    def attached(self) -> tuple[str, AttentionSpecBase]:
-        return "se", as_attention(self.se)
 
 
 @torch_container("se")
