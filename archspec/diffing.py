@@ -412,6 +412,43 @@ def block_steps(graph_a: ArchGraph, graph_b: ArchGraph, block_id: str) -> list[S
     return named_steps(fa, fb)
 
 
+class StepsByOwner:
+    """Which of a diff's named steps changed each block or section, by name: a block's are the
+    catalog evaluated on that block alone, each read as the network step it is part of (a first
+    block that lost its stride to separate downsampling layers says so, not `stride
+    placement`; a block-level effect of no network step is left out); a section's (the stem,
+    the head, a stage's own downsampling layer) are the steps that account for its settings."""
+
+    def __init__(self, steps: list[Step], graph_a: ArchGraph, graph_b: ArchGraph):
+        self.steps, self.graph_a, self.graph_b = steps, graph_a, graph_b
+        self.names = {step.key: step.name for step in steps}
+        self.rules = {rule.key: rule for rule in catalog()}
+        self.parent = {implied: key for key in self.names if key in self.rules
+                       for implied in self.rules[key].subsumes}
+
+    def __call__(self, owner: str) -> list[str]:
+        return self._block(owner) or self._section(owner)
+
+    def _block(self, owner: str) -> list[str]:
+        block_a, block_b = self.graph_a.groups.get(owner), self.graph_b.groups.get(owner)
+        if block_a is None or block_b is None or not (block_a.is_block and block_b.is_block):
+            return []
+        found: list[str] = []
+        for step in block_steps(self.graph_a, self.graph_b, owner):
+            key = step.key if step.key in self.names else self.parent.get(step.key)
+            if key is not None and self.names[key] not in found:
+                found.append(self.names[key])
+        return found
+
+    def _section(self, owner: str) -> list[str]:
+        if ".blocks." in owner:
+            return []
+        section = "stages.downsample" if owner.startswith("stages.") else owner.split(".")[0]
+        return [step.name for step in self.steps if step.key in self.rules
+                and any(p == section or p.startswith(section + ".")
+                        for p in self.rules[step.key].explains)]
+
+
 def _block_alone(graph: ArchGraph, block_id: str) -> ArchGraph:
     """A network holding one block of `graph` and nothing else: the block's nodes and groups
     under its own stage, whose depth puts the block last (as in `Features.inner_widths`)."""

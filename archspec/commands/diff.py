@@ -111,8 +111,10 @@ def block_changes(d, graph_a, graph_b) -> list[dict[str, Any]]:
     ('grouped convolution (ResNeXt): 3×3, 64 ⇒ 3×3, 128, g32'), with runs of consecutive blocks
     of one stage that changed identically collapsed into one row ('stages.2.blocks.1-5',
     count 5)."""
+    from ..diffing import StepsByOwner
     from ..lower.graphviz import sequence_change, sequences
     seq_a, seq_b = sequences(graph_a), sequences(graph_b)
+    steps_of = StepsByOwner(d.steps, graph_a, graph_b)
     rows: list[dict[str, Any]] = []
     for owner, entry in d.structure.items():
         steps: list[str] = []
@@ -121,7 +123,7 @@ def block_changes(d, graph_a, graph_b) -> list[dict[str, Any]]:
             change += " \u2192 ".join(seq_b.get(owner) or seq_a.get(owner) or ["(layers)"])
         else:
             change = sequence_change(seq_a[owner], seq_b[owner]) or _settings_only(owner, entry)
-            steps = _block_steps(d, graph_a, graph_b, owner) or _section_steps(d, owner)
+            steps = steps_of(owner)
             change = f"{', '.join(steps)}: {change}" if steps else change
         stage, _, index = owner.partition(".blocks.")
         last = rows[-1] if rows else None
@@ -136,39 +138,6 @@ def block_changes(d, graph_a, graph_b) -> list[dict[str, Any]]:
                          "steps": steps, "stage": stage,
                          "last": int(index) if index.isdigit() else None})
     return [{k: v for k, v in r.items() if k not in ("stage", "last")} for r in rows]
-
-
-def _block_steps(d, graph_a, graph_b, owner: str) -> list[str]:
-    """Names of the diff's named steps that changed the block `owner` (none for a section):
-    the catalog evaluated on that block alone, each step read as the network's step it is part
-    of (a first block that lost its stride to separate downsampling layers says so, not
-    `stride placement`); a block-level effect of no network step is left out."""
-    from ..diffing import block_steps, catalog
-    block_a, block_b = graph_a.groups.get(owner), graph_b.groups.get(owner)
-    if block_a is None or block_b is None or not (block_a.is_block and block_b.is_block):
-        return []
-    names = {step.key: step.name for step in d.steps}
-    parent = {implied: rule.key for rule in catalog() if rule.key in names
-              for implied in rule.subsumes}
-    found = []
-    for step in block_steps(graph_a, graph_b, owner):
-        key = step.key if step.key in names else parent.get(step.key)
-        if key is not None and names[key] not in found:
-            found.append(names[key])
-    return found
-
-
-def _section_steps(d, owner: str) -> list[str]:
-    """Names of the diff's named steps that account for settings of a section that is not a
-    block: the stem (`deep stem`), the head, a stage's own downsampling layer (`stages.N`)."""
-    from ..diffing import catalog
-    if ".blocks." in owner:
-        return []
-    section = "stages.downsample" if owner.startswith("stages.") else owner.split(".")[0]
-    rules = {rule.key: rule for rule in catalog()}
-    return [step.name for step in d.steps if step.key in rules
-            and any(p == section or p.startswith(section + ".")
-                    for p in rules[step.key].explains)]
 
 
 def _settings_only(owner: str, entry: dict[str, Any]) -> str:
