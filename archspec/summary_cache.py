@@ -76,10 +76,10 @@ def fingerprint() -> str:
     return digest.hexdigest()
 
 
-def _entry_points() -> list[list[str]]:
-    from importlib.metadata import entry_points
-    return sorted([p.name, p.value, p.dist.version if p.dist else ""]
-                  for p in entry_points(group="archspec.blocks"))
+def _entry_points() -> list[tuple[str, str, str]]:
+    """The installed `archspec.blocks` entry points: name, module, distribution version."""
+    from .plugins import family_entry_points
+    return [(p.name, p.value, p.dist.version if p.dist else "") for p in family_entry_points()]
 
 
 def _entry(path: str) -> pathlib.Path | None:

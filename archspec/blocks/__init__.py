@@ -9,22 +9,19 @@ import pkgutil
 from . import resnet  # noqa: F401  (registers basic, bottleneck: first, as the docs list them)
 from . import inverted_bottleneck  # noqa: F401  (registers inverted_bottleneck, convnext)
 from . import splat  # noqa: F401  (registers splat)
+from ..plugins import ENTRY_POINT_GROUP, family_entry_points
 from .base import BLOCKS, BlockContext, BlockSpecBase, NormSpec, register_block
 from .stage_downsample import DOWNSAMPLES
 from .stems import STEMS
 
-__all__ = ["BLOCKS", "DOWNSAMPLES", "STEMS", "BlockContext", "BlockSpecBase", "NormSpec",
-           "register_block"]
-
-#: The entry-point group third-party families declare their module under.
-ENTRY_POINT_GROUP = "archspec.blocks"
+__all__ = ["BLOCKS", "DOWNSAMPLES", "ENTRY_POINT_GROUP", "STEMS", "BlockContext",
+           "BlockSpecBase", "NormSpec", "register_block"]
 
 
 def _discover() -> None:
     for module in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{module.name}")
-    from importlib.metadata import entry_points
-    for point in entry_points(group=ENTRY_POINT_GROUP):
+    for point in family_entry_points():
         point.load()
 
 
